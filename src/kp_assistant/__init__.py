@@ -1,0 +1,3 @@
+"""Knowledge assistant over the documents of the programme Kommunala partnerskap."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,59 @@
+"""User-facing errors. The CLI prints them as one line; the chat shows them as a reply."""
+
+from __future__ import annotations
+
+
+class KPError(Exception):
+    """Base class for errors that are shown to the user as they are."""
+
+
+class ConfigError(KPError):
+    """A setting has a value the assistant cannot use."""
+
+
+class UnreadableDocument(KPError):
+    """A file could not be turned into text; the message says why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class IndexProblem(KPError):
+    """Base class for problems with the on-disk index."""
+
+
+class EmptyIndex(IndexProblem):
+    def __init__(self, index_dir: str) -> None:
+        super().__init__(
+            f"Indexet i {index_dir} är tomt. Kör `kp-assistant ingest` först "
+            f"(the index in {index_dir} is empty; run `kp-assistant ingest` first)."
+        )
+
+
+class ModelMismatch(IndexProblem):
+    def __init__(self, built_with: str, configured: str) -> None:
+        super().__init__(
+            f"The index was built with embedding model '{built_with}' but '{configured}' is "
+            "configured. Rebuild it with `kp-assistant ingest --rebuild` or set KP_EMBEDDING_MODEL "
+            "back to the model the index was built with."
+        )
+        self.built_with = built_with
+        self.configured = configured
+
+
+class CorruptIndex(IndexProblem):
+    def __init__(self, index_dir: str, detail: str) -> None:
+        super().__init__(
+            f"The index in {index_dir} is damaged ({detail}). "
+            "Rebuild it with `kp-assistant ingest --rebuild`."
+        )
+
+
+class BackendMissing(KPError):
+    def __init__(self, backend: str, package: str) -> None:
+        super().__init__(
+            f"The embedding backend '{backend}' needs the package '{package}': "
+            f"pip install {package}"
+        )

