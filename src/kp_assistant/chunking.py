@@ -1,0 +1,168 @@
+"""Split pages into sentence-aligned chunks that remember page, title and nearest heading."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+from .models import Chunk, ParsedDocument
+
+# Lower-cased, without the final period. Any of these before a period does not end a sentence.
+ABBREVIATIONS = frozenset(
+    """
+    t.ex bl.a ca kl s.k d.v.s dvs m.m osv o.s.v etc fr.o.m t.o.m p.g.a pga f.d t.ex.
+    jfr resp st nr tel m.fl o.dyl el.dyl fig kap milj inkl exkl enl
+    e.g i.e mr mrs dr prof vs approx no jan feb mar apr jun jul aug sep sept okt oct nov dec
+    """.split()
+)
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
+# A candidate boundary: end punctuation, optional closing quotes/brackets, whitespace.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
+_WORD_BEFORE = re.compile(r"(\S+)$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split Swedish or English prose into sentences.
+
+    Line breaks that separate paragraphs, list items or headings always end a sentence;
+    a period after a known abbreviation, an initial or a number inside a date does not.
+    """
+    sentences: list[str] = []
+    for block in _blocks(text):
+        sentences.extend(_split_block(block))
+    return sentences
+
+
+def _blocks(text: str) -> Iterable[str]:
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [ln.strip() for ln in paragraph.splitlines() if ln.strip()]
+        current: list[str] = []
+        for line in lines:
+            # list items and headings stand alone; ordinary wrapped lines are joined
+            if _LIST_ITEM.match(line) or _HEADING.match(line) or line.endswith(":"):
+                if current:
+                    yield " ".join(current)
+                    current = []
+                if line.endswith(":") and not _HEADING.match(line):
+                    current = [line]
+                    continue
+                yield line
+            else:
+                current.append(line)
+        if current:
+            yield " ".join(current)
+
+
+def _split_block(block: str) -> list[str]:
+    out: list[str] = []
+    start = 0
+    for m in _BOUNDARY.finditer(block):
+        end = m.end()
+        before = block[start : m.start() + 1]
+        following = block[end : end + 1]
+        if _is_false_boundary(before, following):
+            continue
+        piece = block[start:end].strip()
+        if piece:
+            out.append(piece)
+        start = end
+    tail = block[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+def _is_false_boundary(before: str, following: str) -> bool:
+    if not before.endswith("."):
+        return False
+    m = _WORD_BEFORE.search(before[:-1])
+    word = m.group(1).lower() if m else ""
+    word = word.lstrip("(\"'“”")
+    if word in ABBREVIATIONS or word.rstrip(".") in ABBREVIATIONS:
+        return True
+    if len(word) == 1 and word.isalpha():  # an initial: "J. Lilja"
+        return True
+    if word.isdigit() and following[:1].isdigit():  # "1. 2." numbering inside a line is rare
+        return True
+    # a sentence starts with an upper-case letter, a digit or a quote; "ca. fem" does not
+    return bool(following) and following.islower()
+
+
+def chunk_document(
+    doc: ParsedDocument,
+    source: str,
+    doc_hash: str,
+    *,
+    max_words: int = 110,
+    overlap: int = 1,
+) -> list[Chunk]:
+    """Pack sentences into chunks of about `max_words` words, never across pages or headings.
+
+    Chunk ids depend only on the source path, the document's content hash and the chunk's
+    position, so the same file always yields the same ids.
+    """
+    chunks: list[Chunk] = []
+    heading = ""
+    for page in doc.pages:
+        section: list[str] = []
+        for sentence in split_sentences(page.text):
+            h = _HEADING.match(sentence)
+            if h:
+                chunks.extend(_pack(section, doc, source, doc_hash, page.number, heading,
+                                    max_words, overlap, len(chunks)))
+                section = []
+                heading = h.group(2).strip()
+                continue
+            section.append(sentence)
+        chunks.extend(_pack(section, doc, source, doc_hash, page.number, heading,
+                            max_words, overlap, len(chunks)))
+    return chunks
+
+
+def _pack(
+    sentences: list[str],
+    doc: ParsedDocument,
+    source: str,
+    doc_hash: str,
+    page: int | None,
+    heading: str,
+    max_words: int,
+    overlap: int,
+    first_ordinal: int,
+) -> list[Chunk]:
+    groups: list[list[str]] = []
+    current: list[str] = []
+    words = 0
+    for sentence in sentences:
+        n = len(sentence.split())
+        if current and words + n > max_words:
+            groups.append(current)
+            current = current[-overlap:] if overlap else []
+            # an overlap sentence that alone fills the chunk would repeat forever
+            if sum(len(s.split()) for s in current) + n > max_words:
+                current = []
+            words = sum(len(s.split()) for s in current)
+        current.append(sentence)
+        words += n
+    if current:
+        groups.append(current)
+    return [
+        Chunk(
+            id=chunk_id(source, doc_hash, first_ordinal + i),
+            source=source,
+            page=page,
+            title=doc.title,
+            heading=heading,
+            text=" ".join(group),
+            doc_hash=doc_hash,
+        )
+        for i, group in enumerate(groups)
+    ]
+
+
+def chunk_id(source: str, doc_hash: str, ordinal: int) -> str:
+    digest = hashlib.sha1(f"{source}\0{doc_hash}".encode()).hexdigest()[:16]
+    return f"{digest}-{ordinal:04d}"

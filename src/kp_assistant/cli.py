@@ -1,0 +1,168 @@
+"""Command line: ingest, ask, serve, stats, eval. Each command is a thin call into the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import KPError
+from .settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def index_option(f: F) -> F:
+    return click.option(
+        "--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
+        envvar="KP_INDEX_DIR", help="Index folder (default: index/).",
+    )(f)
+
+
+def user_errors(f: F) -> F:
+    """Print a KPError as one line and exit 1, instead of a traceback."""
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except KPError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            click.echo("Interrupted; the index stays consistent, re-run to continue.", err=True)
+            sys.exit(130)
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(index_dir: Path | None, **extra: Any) -> Settings:
+    try:
+        return load_settings(index_dir=index_dir, **extra)
+    except ValueError as exc:  # pydantic's validation error names the bad KP_* variable
+        raise KPError(f"Invalid configuration: {exc}") from exc
+
+
+def _assistant(settings: Settings):  # type: ignore[no-untyped-def]
+    from .assistant import Assistant
+
+    return Assistant.from_settings(settings)
+
+
+@click.group()
+@click.version_option(package_name="kp-assistant")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def main(verbose: bool) -> None:
+    """Kommunala partnerskap assistant: answers questions from program documents, with sources."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    # bm25s sets its own logger to DEBUG; its index-building chatter is not for users
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@index_option
+@click.option("--rebuild", is_flag=True, help="Drop the index and build it from scratch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@user_errors
+def ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, as_json: bool) -> None:
+    """Index PATHS (default: corpus/): add new files, update changed ones, drop deleted ones."""
+    from .progress import ProgressPrinter
+
+    settings = _settings(index_dir)
+    assistant = _assistant(settings)
+    with ProgressPrinter(enabled=not as_json) as progress:
+        summary = assistant.ingest(list(paths) or None, rebuild=rebuild, on_event=progress)
+    if as_json:
+        click.echo(json.dumps(vars(summary), ensure_ascii=False))
+        return
+    click.echo(
+        f"added {len(summary.added)}, updated {len(summary.updated)}, "
+        f"removed {len(summary.removed)}, unchanged {len(summary.unchanged)}, "
+        f"failed {len(summary.failed)}; embedded {summary.chunks_embedded} chunks "
+        f"({summary.chunks_total} in the index) in {summary.seconds:.1f} s"
+    )
+    for source, reason in summary.failed.items():
+        click.echo(f"  failed: {source}: {reason}")
+
+
+@main.command()
+@click.argument("questions", nargs=-1, required=True)
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question and line.")
+@user_errors
+def ask(questions: tuple[str, ...], index_dir: Path | None, as_json: bool) -> None:
+    """Answer QUESTIONS from the indexed documents, with numbered sources."""
+    from .render import answer_to_text
+
+    assistant = _assistant(_settings(index_dir))
+    for question in questions:
+        answer = assistant.ask(question)
+        if as_json:
+            click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        else:
+            click.echo(answer_to_text(answer))
+
+
+@main.command()
+@index_option
+@click.option("--host", envvar="KP_HOST", help="Bind address (default 127.0.0.1).")
+@click.option("--port", envvar="KP_PORT", type=int, help="Port (default 7860).")
+@user_errors
+def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Start the chat in the browser."""
+    from .ui import launch
+
+    settings = _settings(index_dir, host=host, port=port)
+    launch(_assistant(settings), settings)
+
+
+@main.command()
+@index_option
+@click.option("--json", "as_json", is_flag=True)
+@user_errors
+def stats(index_dir: Path | None, as_json: bool) -> None:
+    """Show what the index holds."""
+    info = _assistant(_settings(index_dir)).stats()
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=1))
+        return
+    click.echo(f"index:     {info['index']}\ncorpus:    {info['corpus'] or '-'}\n"
+               f"model:     {info['embedder']}\ndocuments: {info['documents']}\n"
+               f"chunks:    {info['chunks']}")
+    for source, meta in info["files"].items():
+        pages = f", {meta['pages']} pages" if meta["pages"] > 1 else ""
+        click.echo(f"  {source}: {meta['chunks']} chunks{pages}")
+    for source, reason in info["failed"].items():
+        click.echo(f"  failed: {source}: {reason}")
+
+
+@main.command(name="eval")
+@click.argument("qa_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--corpus", "corpus_dir", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with the documents the questions are about.")
+@index_option
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the full report (every question) to this file.")
+@user_errors
+def evaluate(qa_file: Path, corpus_dir: Path, index_dir: Path | None,
+             json_out: Path | None) -> None:
+    """Answer every question of QA_FILE and report retrieval, answer and refusal quality."""
+    from .evaluate import format_report, run_eval
+
+    settings = _settings(index_dir)
+    if index_dir is None:
+        # one index per evaluated corpus, so the bundled corpus' index is left alone
+        settings = settings.model_copy(
+            update={"index_dir": Path("index") / f"eval-{corpus_dir.resolve().name}"}
+        )
+    report = run_eval(_assistant(settings), qa_file, corpus_dir)
+    click.echo(format_report(report))
+    if json_out:
+        json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        click.echo(f"full report: {json_out}")

@@ -1,0 +1,217 @@
+"""Make the index mirror a folder: add new files, re-embed changed ones, drop deleted ones."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .chunking import chunk_document
+from .embedding import Embedder
+from .errors import KPError, UnreadableDocument
+from .models import Chunk, FileEvent, IngestSummary
+from .readers import SUPPORTED_SUFFIXES, read_document
+from .store import FileRecord, Store
+
+log = logging.getLogger(__name__)
+
+# Part of every document hash: changing how text is chunked re-chunks everything.
+CHUNKER_VERSION = "1"
+
+EventHandler = Callable[[FileEvent], None]
+
+
+def discover(paths: Iterable[Path]) -> tuple[Path, dict[str, Path]]:
+    """The corpus root and every candidate file under `paths`, keyed by root-relative path."""
+    paths = [Path(p).resolve() for p in paths]
+    for p in paths:
+        if not p.exists():
+            raise KPError(f"No such file or folder: {p}")
+    dirs = [p if p.is_dir() else p.parent for p in paths]
+    root = Path(os.path.commonpath(dirs))
+    found: dict[str, Path] = {}
+    for p in paths:
+        candidates = [p] if p.is_file() else sorted(p.rglob("*"))
+        for f in candidates:
+            if f.suffix.lower() not in SUPPORTED_SUFFIXES or any(
+                part.startswith(".") for part in f.relative_to(root).parts
+            ):
+                continue
+            if f.is_file() or f.is_symlink():
+                found[f.relative_to(root).as_posix()] = f
+    return root, found
+
+
+def file_hash(path: Path, chunk_words: int, overlap: int) -> str:
+    h = hashlib.sha256(f"{CHUNKER_VERSION}/{chunk_words}/{overlap}\0".encode())
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder | Callable[[], Embedder],
+        embedder_name: str,
+        *,
+        chunk_words: int = 110,
+        overlap: int = 1,
+    ) -> None:
+        self.store = store
+        self._embedder = embedder
+        self.embedder_name = embedder_name
+        self.chunk_words = chunk_words
+        self.overlap = overlap
+
+    @property
+    def embedder(self) -> Embedder:
+        # the model is loaded only when something has to be embedded
+        if not isinstance(self._embedder, Embedder):
+            self._embedder = self._embedder()
+        return self._embedder
+
+    def run(self, paths: Iterable[Path], *, rebuild: bool = False,
+            on_event: EventHandler | None = None) -> IngestSummary:
+        started = time.perf_counter()
+        given = [Path(p).resolve() for p in paths]
+        store = self.store
+        if rebuild:
+            store.reset()
+        store.check_embedder(self.embedder_name)
+        root, files = discover(given)
+        manifest = store.manifest
+        root = self._choose_root(root, files)
+        manifest.embedder = self.embedder_name
+        summary = IngestSummary()
+        changed = self._reconcile()
+
+        gone = [src for src in manifest.files if src not in files and _inside(root / src, given)]
+        total = len(files) + len(gone)
+        done = 0
+        for source, path in files.items():
+            done += 1
+            event = self._sync_file(source, path, summary)
+            changed |= event.status in ("added", "updated", "failed")
+            if on_event:
+                on_event(FileEvent(event.source, event.status, event.chunks, event.reason,
+                                   done, total))
+        for source in gone:
+            done += 1
+            self._remove(source)
+            manifest.failed.pop(source, None)
+            summary.removed.append(source)
+            changed = True
+            if on_event:
+                on_event(FileEvent(source, "removed", 0, "", done, total))
+        for source in list(manifest.failed):
+            if source not in files and _inside(root / source, given):
+                manifest.failed.pop(source)
+        store.save_manifest()
+        if changed or store.keyword_stale():
+            store.rebuild_keyword()
+        summary.chunks_total = len(manifest.chunk_ids())
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _choose_root(self, root: Path, files: dict[str, Path]) -> Path:
+        manifest = self.store.manifest
+        stored = Path(manifest.root) if manifest.root else None
+        if stored is None or not manifest.files:
+            manifest.root = str(root)
+            return root
+        if stored == root:
+            return root
+        if root.is_relative_to(stored):
+            # a sub-folder of the indexed corpus: keep paths relative to the original root
+            rekeyed = {(root / k).relative_to(stored).as_posix(): v for k, v in files.items()}
+            files.clear()
+            files.update(rekeyed)
+            return stored
+        raise KPError(
+            f"This index holds the corpus {stored}; {root} is outside it. Use another --index "
+            "for a different folder, or `kp-assistant ingest --rebuild` to replace the corpus."
+        )
+
+    def _reconcile(self) -> bool:
+        """Undo what an interrupted run left: chunks no manifest entry owns, records without chunks."""
+        store, manifest = self.store, self.store.manifest
+        stored = store.stored_ids()
+        owned = manifest.chunk_ids()
+        orphans = stored - owned
+        if orphans:
+            log.info("removing %d chunks left by an interrupted run", len(orphans))
+            store.delete(orphans)
+        broken = [src for src, rec in manifest.files.items() if not set(rec.chunks) <= stored]
+        for src in broken:
+            log.warning("%s: chunks missing from the vector store; it will be indexed again", src)
+            del manifest.files[src]
+        if broken:
+            store.save_manifest()
+        return bool(orphans or broken)
+
+    def _sync_file(self, source: str, path: Path, summary: IngestSummary) -> FileEvent:
+        manifest = self.store.manifest
+        previous = manifest.files.get(source)
+        try:
+            digest = file_hash(path, self.chunk_words, self.overlap)
+        except OSError as exc:
+            return self._fail(source, f"cannot read file ({exc.strerror or exc})", summary)
+        if previous and previous.hash == digest:
+            summary.unchanged.append(source)
+            return FileEvent(source, "unchanged", len(previous.chunks))
+        try:
+            doc = read_document(path)
+            chunks = chunk_document(doc, source, digest, max_words=self.chunk_words,
+                                    overlap=self.overlap)
+            if not chunks:
+                raise UnreadableDocument(str(path), "no text found")
+        except UnreadableDocument as exc:
+            return self._fail(source, exc.reason, summary)
+        self._store_chunks(chunks)
+        manifest.files[source] = FileRecord(
+            hash=digest, chunks=[c.id for c in chunks], title=doc.title,
+            pages=sum(1 for p in doc.pages if p.number is not None) or len(doc.pages),
+        )
+        manifest.failed.pop(source, None)
+        # the manifest is saved before old chunks go, so a crash here leaves only orphans
+        self.store.save_manifest()
+        if previous:
+            self.store.delete(set(previous.chunks) - {c.id for c in chunks})
+        summary.chunks_embedded += len(chunks)
+        status = "updated" if previous else "added"
+        (summary.updated if previous else summary.added).append(source)
+        return FileEvent(source, status, len(chunks))
+
+    def _store_chunks(self, chunks: list[Chunk]) -> None:
+        texts = [_embed_text(c) for c in chunks]
+        vectors = self.embedder.embed_passages(texts)
+        self.store.add(chunks, vectors)
+
+    def _fail(self, source: str, reason: str, summary: IngestSummary) -> FileEvent:
+        log.warning("%s: %s", source, reason)
+        if source in self.store.manifest.files:
+            self._remove(source)  # a stale version must not keep answering questions
+        self.store.manifest.failed[source] = reason
+        summary.failed[source] = reason
+        return FileEvent(source, "failed", 0, reason)
+
+    def _remove(self, source: str) -> None:
+        record = self.store.manifest.files.pop(source)
+        self.store.save_manifest()
+        self.store.delete(record.chunks)
+
+
+def _embed_text(c: Chunk) -> str:
+    # the title tells the model which partnership a bare "kommunen" refers to
+    context = c.title if c.heading in ("", c.title) else f"{c.title} – {c.heading}"
+    return f"{context}\n{c.text}" if context else c.text
+
+
+def _inside(path: Path, scope: list[Path]) -> bool:
+    return any(path == s or path.is_relative_to(s) for s in scope)

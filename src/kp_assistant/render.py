@@ -1,0 +1,35 @@
+"""Plain-text and Markdown views of an Answer, shared by the CLI and the chat."""
+
+from __future__ import annotations
+
+from .models import Answer, Citation
+
+_LABELS = {
+    "sv": {"sources": "Källor", "related": "Möjligen relaterat", "page": "s."},
+    "en": {"sources": "Sources", "related": "Possibly related", "page": "p."},
+}
+
+
+def _labels(answer: Answer) -> dict[str, str]:
+    from .answer import detect_language
+
+    return _LABELS[detect_language(answer.question)]
+
+
+def cite_label(c: Citation, page_word: str = "s.") -> str:
+    return f"{c.source}, {page_word} {c.page}" if c.page else c.source
+
+
+def answer_to_text(answer: Answer) -> str:
+    labels = _labels(answer)
+    lines = [answer.text, ""]
+    if answer.citations:
+        lines.append(f"{labels['sources']}:")
+        for c in answer.citations:
+            lines.append(f"  [{c.n}] {cite_label(c, labels['page'])}")
+            lines.append(f"      “{c.quote}”")
+    if answer.related:
+        lines.append(f"{labels['related']}:")
+        for c in answer.related:
+            lines.append(f"  - {cite_label(c, labels['page'])}: “{c.quote}”")
+    return "\n".join(lines).rstrip() + "\n"
