@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .chunking import split_sentences
 from .keyword import tokenize
 from .models import Answer, Citation, Hit
 
@@ -45,7 +44,12 @@ _NUMBER = re.compile(r"\b\d+([\s.,]\d+)*\b|\b(en|ett|två|tre|fyra|fem|sex|sju|�
 _DATE = re.compile(r"\b(\d{1,2}\s+(jan\w*|feb\w*|mars|march|apr\w*|maj|may|juni?|june|juli?|july|"
                    r"aug\w*|sep\w*|okt\w*|oct\w*|nov\w*|dec\w*))|\b(19|20)\d{2}\b|\blöpande\b|"
                    r"\bnär som helst\b|\bany time\b", re.I)
-_PERSON = re.compile(r"\b[A-ZÅÄÖ][a-zåäöé]+ [A-ZÅÄÖ][a-zåäöé]+(?:-[A-ZÅÄÖ][a-zåäöé]+)?\b")
+_PERSON = re.compile(r"\b([A-ZÅÄÖ][a-zåäöé]+) ([A-ZÅÄÖ][a-zåäöé]+)(?:-[A-ZÅÄÖ][a-zåäöé]+)?\b")
+# Capitalised pairs that name organisations or places rather than people.
+_NOT_PERSON = frozenset(
+    "region kommun stad county district council municipality city icld sida sveriges "
+    "agenda internationellt centrum lokal demokrati kommunala partnerskap".split()
+)
 _YEAR = re.compile(r"\b(19|20)\d{2}\b")
 _ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
 
@@ -57,7 +61,15 @@ _FRAME_WORDS = frozenset(tokenize(
     "partnerships work works working documents according"
 ))
 
-# Sentences the list answer must not treat as evidence about a partnership.
+# Words that only shape a question ("hur stor", "how long"); they are never evidence.
+_QUESTION_WORDS = frozenset(tokenize(
+    "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
+    "måste ska skulle stor stort stora länge enligt underlaget dokumenten dokumentet stämmer "
+    "fortfarande gäller idag dag "
+    "which what how long many much who whom whose when where why does did do can could should "
+    "according documents document there any"
+)) | {"s"}
+
 _REFUSAL = {
     "sv": "Jag hittar inget svar på den frågan i dokumenten.",
     "en": "I cannot find the answer to that question in the documents.",
@@ -109,7 +121,9 @@ class Question:
         return cls(
             text=text,
             lang=detect_language(text),
-            terms=list(dict.fromkeys(tokenize(text))),
+            terms=list(dict.fromkeys(
+                t for t in tokenize(text) if t not in _QUESTION_WORDS and len(t) > 1
+            )),
             entities=list(dict.fromkeys(entities)),
             years=_YEAR.findall(text) and [m.group(0) for m in _YEAR.finditer(text)],
             wants_list=bool(_LIST_START.search(text) and _LIST_NOUNS.search(text)),
@@ -149,119 +163,133 @@ def _matched_terms(terms: Sequence[str], tokens: Sequence[str]) -> set[str]:
 class Composer:
     """Turns hits into an Answer. Document frequencies weigh question terms: rarer count more."""
 
-    def __init__(self, df: Mapping[str, int], n_docs: int, *, min_support: float = 0.5,
+    def __init__(self, df: Mapping[str, int], n_docs: int, *, min_support: float = 0.35,
                  max_sentences: int = 3) -> None:
         self.df = df
         self.n_docs = n_docs
         self.min_support = min_support
         self.max_sentences = max_sentences
 
+    def idf(self, term: str) -> float:
+        """Smoothed idf; a term the corpus has never seen gets the highest weight."""
+        return math.log(1 + (self.n_docs + 1) / (self.df.get(term, 0) + 0.5))
+
     def compose(self, question: str, hits: Sequence[Hit]) -> Answer:
         q = Question.parse(question)
-        scored = self._score(q, hits)
-        refusal = self._refusal_reason(q, scored, hits)
-        if refusal:
+        weights = self._weights(q, hits)
+        scored = self._score(q, hits, weights)
+        if self.refusal_reason(q, scored, hits):
             return self._refuse(q, hits)
         if q.wants_list:
             listed = self._list_answer(q, scored)
             if listed:
                 return listed
-        return self._sentence_answer(q, scored)
+        chosen = self._select(q, scored, weights)
+        if _coverage(chosen, weights) < self.min_support:
+            return self._refuse(q, hits)
+        return self._sentence_answer(q, chosen)
 
     # -- scoring --------------------------------------------------------------------------
 
-    def idf(self, term: str) -> float:
-        """Smoothed idf; a term the corpus has never seen gets the highest weight."""
-        return math.log(1 + (self.n_docs + 1) / (self.df.get(term, 0) + 0.5))
+    def _weights(self, q: Question, hits: Sequence[Hit]) -> dict[str, float]:
+        """Weights of the question terms the corpus knows (or the passages contain).
 
-    def _weights(self, q: Question) -> dict[str, float]:
-        return {t: self.idf(t) * (0.3 if t in _FRAME_WORDS else 1.0) for t in q.terms}
+        A word the corpus has never seen cannot be matched, so it would only lower every
+        coverage score alike; whether its absence matters is decided in `refusal_reason`.
+        """
+        evidence = tokenize(" ".join(f"{h.chunk.title} {h.chunk.text}" for h in hits))
+        present = _matched_terms(q.terms, evidence)
+        return {
+            t: self.idf(t) * (0.3 if t in _FRAME_WORDS else 1.0)
+            for t in q.terms
+            if self.df.get(t, 0) > 0 or t in present
+        }
 
-    def _score(self, q: Question, hits: Sequence[Hit]) -> list[Scored]:
-        weights = self._weights(q)
+    def _score(self, q: Question, hits: Sequence[Hit],
+               weights: Mapping[str, float]) -> list[Scored]:
         total = sum(weights.values()) or 1.0
+        terms = list(weights)
         out: list[Scored] = []
         for rank, hit in enumerate(hits):
             context = tokenize(f"{hit.chunk.title} {hit.chunk.heading}")
-            for sentence in split_sentences(hit.chunk.text):
+            for sentence in hit.chunk.text.split("\n"):
                 if len(sentence) < 15 or sentence.startswith("#"):
                     continue
-                tokens = tokenize(sentence)
-                matched = _matched_terms(q.terms, tokens)
-                in_context = _matched_terms(q.terms, context) - matched
+                matched = _matched_terms(terms, tokenize(sentence))
+                in_context = _matched_terms(terms, context) - matched
                 coverage = (sum(weights[t] for t in matched)
                             + 0.5 * sum(weights[t] for t in in_context)) / total
-                fit = _answer_type_fit(q, sentence)
-                score = coverage + 0.25 * fit + 0.15 / (1 + rank)
+                score = coverage + 0.25 * _answer_type_fit(q, sentence) + 0.15 / (1 + rank)
                 out.append(Scored(sentence, hit, rank, coverage, score, matched | in_context))
-        out.sort(key=lambda s: -s.score)
+        out.sort(key=lambda x: -x.score)
         return out
 
-    def _refusal_reason(self, q: Question, scored: list[Scored], hits: Sequence[Hit]) -> str:
+    def refusal_reason(self, q: Question, scored: Sequence[Scored],
+                       hits: Sequence[Hit]) -> str:
+        """Why the passages cannot answer the question, or "" when they may."""
         if not scored:
             return "no passages"
-        evidence = " ".join(h.chunk.text.lower() for h in hits)
+        evidence = " ".join(f"{h.chunk.title} {h.chunk.text}".lower() for h in hits)
         for year in q.years:
             if year not in evidence:
-                return f"year {year} not in evidence"
+                return f"year {year} not in the passages"
         for entity in q.entities:
             if not _entity_in(entity, evidence) and self.df.get(_stem(entity), 0) == 0:
-                return f"unknown name {entity}"
-        best = scored[0]
-        if best.coverage < self.min_support:
-            return "weak support"
-        if q.wants in ("amount", "person") and not q.wants_list:
-            top = [s for s in scored[:8] if _answer_type_fit(q, s.sentence) > 0
-                   and _names_overlap(q, s.sentence)]
-            if not top:
-                return f"no {q.wants} near the question's names"
+                return f"name '{entity}' unknown to the corpus"
+        if q.wants in ("amount", "person") and not q.wants_list and not any(
+            _answer_type_fit(q, x.sentence) > 0 and _names_overlap(q, x.sentence)
+            for x in scored[:10]
+        ):
+            return f"no {q.wants} next to the question's names"
         return ""
 
     # -- composing ------------------------------------------------------------------------
 
-    def _sentence_answer(self, q: Question, scored: list[Scored]) -> Answer:
-        best = scored[0].score
+    def _select(self, q: Question, scored: Sequence[Scored],
+                weights: Mapping[str, float]) -> list[Scored]:
+        """Greedy cover: each further sentence must add question terms or the wanted fact."""
         chosen: list[Scored] = []
         covered: set[str] = set()
-        for s in scored:
-            if len(chosen) >= self.max_sentences or s.score < 0.6 * best:
+        best = scored[0].score if scored else 0.0
+        for x in scored:
+            if len(chosen) >= self.max_sentences or x.score < 0.5 * best:
                 break
-            if any(_similar(s.sentence, c.sentence) for c in chosen):
+            if any(_similar(x.sentence, c.sentence) for c in chosen):
                 continue
-            # a further sentence must add something the earlier ones lacked
-            if chosen and not (s.matched - covered) and _answer_type_fit(q, s.sentence) == 0:
+            gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
+            if chosen and gain <= 0 and _answer_type_fit(q, x.sentence) == 0:
                 continue
-            chosen.append(s)
-            covered |= s.matched
+            chosen.append(x)
+            covered |= x.matched
+        return chosen
+
+    def _sentence_answer(self, q: Question, chosen: Sequence[Scored]) -> Answer:
         citations, markers = _cite(chosen)
-        text = " ".join(f"{s.sentence} [{markers[id(s)]}]" for s in chosen)
+        text = " ".join(f"{x.sentence} [{markers[id(x)]}]" for x in chosen)
         return Answer(question=q.text, text=text, grounded=True, citations=citations)
 
-    def _list_answer(self, q: Question, scored: list[Scored]) -> Answer | None:
+    def _list_answer(self, q: Question, scored: Sequence[Scored]) -> Answer | None:
         from .places import find_places
 
         topic = [t for t in q.terms if t not in _FRAME_WORDS]
         lines: dict[str, list[Scored]] = {}
-        for s in scored:
-            if topic and not (set(topic) & s.matched):
+        for x in scored:
+            if topic and not (set(topic) & x.matched):
                 continue
-            for m in find_places(s.sentence, {"kommun", "region"}):
-                key = m.place.official
-                if len(lines.get(key, [])) < 2 and all(
-                    x.hit.chunk.source != s.hit.chunk.source for x in lines.get(key, [])
-                ):
-                    lines.setdefault(key, []).append(s)
+            for m in find_places(x.sentence, {"kommun", "region"}):
+                group = lines.setdefault(m.place.official, [])
+                if len(group) < 2 and all(g.hit.chunk.source != x.hit.chunk.source for g in group):
+                    group.append(x)
         if not lines:
             return None
-        ordered = sorted(lines.items(), key=lambda kv: -max(x.score for x in kv[1]))
-        picked = [x for _, group in ordered for x in group]
-        citations, markers = _cite(picked)
-        body = []
-        for name, group in ordered:
-            refs = "".join(f"[{markers[id(x)]}]" for x in group)
-            body.append(f"- {name}: {_shorten(group[0].sentence)} {refs}")
-        noun = _count_noun(len(ordered), q.lang)
-        head = _LIST_HEAD[q.lang].format(n=noun)
+        ordered = sorted(lines.items(), key=lambda kv: -max(g.score for g in kv[1]))
+        citations, markers = _cite([g for _, group in ordered for g in group])
+        body = [
+            f"- {name}: {_shorten(group[0].sentence)} "
+            + "".join(f"[{markers[id(g)]}]" for g in group)
+            for name, group in ordered
+        ]
+        head = _LIST_HEAD[q.lang].format(n=_count_noun(len(ordered), q.lang))
         return Answer(question=q.text, text=head + "\n" + "\n".join(body), grounded=True,
                       citations=citations)
 
@@ -272,6 +300,14 @@ class Composer:
             for i, h in enumerate(hits[:3], start=1)
         ]
         return Answer(question=q.text, text=_REFUSAL[q.lang], grounded=False, related=related)
+
+
+def _coverage(chosen: Sequence[Scored], weights: Mapping[str, float]) -> float:
+    total = sum(weights.values())
+    if not chosen or total == 0:
+        return 0.0
+    covered = set().union(*(x.matched for x in chosen))
+    return sum(weights[t] for t in covered) / total
 
 
 def _stem(word: str) -> str:
@@ -300,10 +336,24 @@ def _answer_type_fit(q: Question, sentence: str) -> float:
         case "count":
             return 1.0 if _NUMBER.search(sentence) else 0.0
         case "person":
-            return 1.0 if _PERSON.search(sentence) else 0.0
+            return 1.0 if _has_person(sentence) else 0.0
         case "date":
             return 1.0 if _DATE.search(sentence) else 0.0
     return 0.0
+
+
+def _has_person(sentence: str) -> bool:
+    from .places import find_places
+
+    places = {m.surface.split()[0] for m in find_places(sentence)}
+    for m in _PERSON.finditer(sentence):
+        first, last = m.group(1), m.group(2)
+        if first.lower() in _NOT_PERSON or last.lower() in _NOT_PERSON:
+            continue
+        if first in places or last in places:
+            continue
+        return True
+    return False
 
 
 def _similar(a: str, b: str) -> bool:

@@ -22,6 +22,8 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
 _WORD_BEFORE = re.compile(r"(\S+)$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
+_LABEL = re.compile(r"^[A-ZÅÄÖ][\w ]{1,30}:\s")  # "Svensk part: Arvika kommun"
+_RULE = re.compile(r"^\s*([-=_*])\1{2,}\s*$")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -32,28 +34,58 @@ def split_sentences(text: str) -> list[str]:
     """
     sentences: list[str] = []
     for block in _blocks(text):
-        sentences.extend(_split_block(block))
+        sentences.extend([block] if block.startswith("#") else _split_block(block))
     return sentences
 
 
 def _blocks(text: str) -> Iterable[str]:
+    """Paragraphs, list items and headings, with hard-wrapped lines joined back together."""
     for paragraph in re.split(r"\n\s*\n", text):
         lines = [ln.strip() for ln in paragraph.splitlines() if ln.strip()]
         current: list[str] = []
-        for line in lines:
-            # list items and headings stand alone; ordinary wrapped lines are joined
-            if _LIST_ITEM.match(line) or _HEADING.match(line) or line.endswith(":"):
+        for i, line in enumerate(lines):
+            if _RULE.match(line):
+                continue  # the underline of a setext heading, or a separator
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            if _is_heading_line(line, following):
                 if current:
                     yield " ".join(current)
                     current = []
-                if line.endswith(":") and not _HEADING.match(line):
-                    current = [line]
-                    continue
-                yield line
-            else:
-                current.append(line)
+                yield line if line.startswith("#") else f"## {line.rstrip(':')}"
+                continue
+            if current and (_LIST_ITEM.match(line) or not _continues(current[-1], line)):
+                yield " ".join(current)
+                current = []
+            current.append(line)
         if current:
             yield " ".join(current)
+
+
+def _continues(previous: str, line: str) -> bool:
+    """Whether `line` is the wrapped rest of `previous` rather than a new paragraph."""
+    if re.search(r"[.!?:;]['\")\]]*$", previous) or _LABEL.match(line) or _LABEL.match(previous):
+        return False
+    first = line[:1]
+    # a wrapped line starts in lower case or with a number; a long previous line was wrapped
+    return first.islower() or first.isdigit() or len(previous) >= 60
+
+
+def _is_heading_line(line: str, following: str) -> bool:
+    if _HEADING.match(line):
+        return True
+    if _RULE.match(following) and len(line) < 80:
+        return True  # setext heading: a line underlined with --- or ===
+    if line.startswith(("-", "*", "•", "–")) or _LABEL.match(line) or re.search(r"[.!?:;,]$", line):
+        return False
+    letters = [c for c in line if c.isalpha()]
+    if len(letters) >= 4 and len(line) < 80 and all(c.isupper() for c in letters):
+        return True  # SHOUTED short lines are headings in plain-text reports
+    # a short unpunctuated line before a longer sentence: a section title in a PDF
+    title = re.sub(r"^\d+(\.\d+)*\.?\s+", "", line)  # "2. Vem kan söka" numbers a section
+    return (
+        len(title.split()) <= 6 and title[:1].isupper() and following[:1].isupper()
+        and len(following) > 2 * len(line) and not _LIST_ITEM.match(following)
+    )
 
 
 def _split_block(block: str) -> list[str]:
@@ -156,7 +188,7 @@ def _pack(
             page=page,
             title=doc.title,
             heading=heading,
-            text=" ".join(group),
+            text="\n".join(group),  # one sentence per line: the answer step reuses them
             doc_hash=doc_hash,
         )
         for i, group in enumerate(groups)
