@@ -1,8 +1,8 @@
 """Compose a grounded answer from retrieved passages, without a language model.
 
-The answer is built from sentences of the passages themselves. Each sentence in the answer
-carries a [n] marker for its citation. When the passages do not support an answer, the
-answer says so and lists the closest passages as possibly related.
+The answer is made of sentences from the passages themselves, each followed by a [n] marker
+for its citation. When the passages do not support an answer, the answer says so and the
+closest passages are returned as possibly related.
 """
 
 from __future__ import annotations
@@ -14,28 +14,8 @@ from dataclasses import dataclass, field
 
 from .keyword import tokenize
 from .models import Answer, Citation, Hit
-
-Lang = str  # "sv" | "en"
-
-_SV_HINTS = frozenset(
-    "och att det som är för på med har kan vilka vilken vilket hur vad när var vem finns "
-    "ska får måste kommun kommuner i om de den till mellan".split()
-)
-_EN_HINTS = frozenset(
-    "the and which what who how when where is are can does do of to in with for municipality "
-    "municipalities partner".split()
-)
-_LIST_START = re.compile(
-    r"^\s*(vilka|vilken|which|what|list|lista|nämn|ange|finns det|are there|is there)\b", re.I
-)
-_LIST_NOUNS = re.compile(
-    r"\b(kommun\w*|region\w*|partnerskap\w*|partner\w*|samarbeten|mottagare|"
-    r"municipalit\w*|regions?|partnerships?|partners?|cities|towns)\b", re.I
-)
-_AMOUNT_Q = re.compile(r"\b(hur mycket|how much|belopp|summa|kostar|budget)\w*", re.I)
-_COUNT_Q = re.compile(r"\b(hur många|how many|antal)\b", re.I)
-_WHO_Q = re.compile(r"^\s*(vem|vilka personer|who)\b|\bkontaktperson\w*|\bvilka lärare\b", re.I)
-_WHEN_Q = re.compile(r"\b(när|vilket datum|sista ansökningsdag|when|what date|deadline)\b", re.I)
+from .places import find_places
+from .question import FRAME_WORDS, Lang, Question
 
 _AMOUNT = re.compile(r"\d[\d\s.,]*\s*(kr\b|kronor|miljon\w*|mkr|msek|sek\b|million\w*|tkr)"
                      r"|\b(SEK|kr)\s*\d", re.I)
@@ -44,120 +24,38 @@ _NUMBER = re.compile(r"\b\d+([\s.,]\d+)*\b|\b(en|ett|två|tre|fyra|fem|sex|sju|�
 _DATE = re.compile(r"\b(\d{1,2}\s+(jan\w*|feb\w*|mars|march|apr\w*|maj|may|juni?|june|juli?|july|"
                    r"aug\w*|sep\w*|okt\w*|oct\w*|nov\w*|dec\w*))|\b(19|20)\d{2}\b|\blöpande\b|"
                    r"\bnär som helst\b|\bany time\b", re.I)
-_PERSON = re.compile(r"\b([A-ZÅÄÖ][a-zåäöé]+) ([A-ZÅÄÖ][a-zåäöé]+)(?:-[A-ZÅÄÖ][a-zåäöé]+)?\b")
-# Capitalised pairs that name organisations or places rather than people.
+_PERSON = re.compile(r"\b([A-ZÅÄÖ][a-zåäöé]+) ([A-ZÅÄÖ][a-zåäöé]+)\b")
+# A name is taken for a person's only next to a role or a verb of saying.
+_PERSON_CONTEXT = re.compile(
+    r"\b(säger|sade|sa|berättar|berättade|enligt|menar|betonade|skriver|says|said|stressed|"
+    r"projektledar\w*|kontaktperson\w*|samordnar\w*|handläggar\w*|lärar\w*|rektor\w*|"
+    r"ordförande|generalsekreterar\w*|direktör\w*|kommundirektör\w*|chef\w*|borgmästar\w*|"
+    r"coordinator|manager|director|mayor|teacher\w*|contact)\b", re.I
+)
 _NOT_PERSON = frozenset(
     "region kommun stad county district council municipality city icld sida sveriges "
-    "agenda internationellt centrum lokal demokrati kommunala partnerskap".split()
+    "agenda internationellt centrum lokal demokrati kommunala partnerskap bay".split()
 )
-_YEAR = re.compile(r"\b(19|20)\d{2}\b")
-_ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 
-# Words that say what kind of thing is asked for; they do not tell the topic apart.
-_FRAME_WORDS = frozenset(tokenize(
-    "vilka vilken vilket kommun kommuner kommunen regioner region regionen svenska svensk "
-    "partnerskap partnerskapet partner partnern arbetar arbeta jobbar underlaget dokumenten "
-    "enligt finns which municipality municipalities swedish region regions partnership "
-    "partnerships work works working documents according"
-))
-
-# Words that only shape a question ("hur stor", "how long"); they are never evidence.
-_QUESTION_WORDS = frozenset(tokenize(
-    "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
-    "måste ska skulle stor stort stora länge enligt underlaget dokumenten dokumentet stämmer "
-    "fortfarande gäller idag dag "
-    "which what how long many much who whom whose when where why does did do can could should "
-    "according documents document there any"
-)) | {"s"}
-
-_REFUSAL = {
+_REFUSAL: dict[Lang, str] = {
     "sv": "Jag hittar inget svar på den frågan i dokumenten.",
     "en": "I cannot find the answer to that question in the documents.",
 }
-_LIST_HEAD = {
-    "sv": "Jag hittade {n} i dokumenten:",
-    "en": "I found {n} in the documents:",
+_LIST_HEAD: dict[Lang, str] = {
+    "sv": "Jag hittade {n} i {d}:",
+    "en": "I found {n} in {d}:",
 }
-
-
-def detect_language(text: str) -> Lang:
-    words = re.findall(r"\w+", text.lower())
-    sv = sum(w in _SV_HINTS for w in words) + 2 * bool(re.search(r"[åäö]", text.lower()))
-    en = sum(w in _EN_HINTS for w in words)
-    return "en" if en > sv else "sv"
-
-
-@dataclass
-class Question:
-    text: str
-    lang: Lang
-    terms: list[str]  # stemmed content words
-    entities: list[str]  # proper names as written, lower-cased
-    years: list[str]
-    wants_list: bool
-    wants: str  # "amount" | "count" | "person" | "date" | "any"
-
-    @classmethod
-    def parse(cls, text: str) -> Question:
-        words = text.split()
-        first = words[0] if words else ""
-        entities = []
-        for m in _ENTITY.finditer(text):
-            word = re.sub(r"(:s|'s|’s)$", "", m.group(0))
-            if m.start() == text.find(first) and first and word == first.rstrip("?,.:"):
-                continue  # the first word is capitalised because it starts the question
-            if tokenize(word) and word.lower() not in _SV_HINTS | _EN_HINTS:
-                entities.append(word.lower())
-        if _AMOUNT_Q.search(text):
-            wants = "amount"
-        elif _COUNT_Q.search(text):
-            wants = "count"
-        elif _WHO_Q.search(text):
-            wants = "person"
-        elif _WHEN_Q.search(text):
-            wants = "date"
-        else:
-            wants = "any"
-        return cls(
-            text=text,
-            lang=detect_language(text),
-            terms=list(dict.fromkeys(
-                t for t in tokenize(text) if t not in _QUESTION_WORDS and len(t) > 1
-            )),
-            entities=list(dict.fromkeys(entities)),
-            years=_YEAR.findall(text) and [m.group(0) for m in _YEAR.finditer(text)],
-            wants_list=bool(_LIST_START.search(text) and _LIST_NOUNS.search(text)),
-            wants=wants,
-        )
 
 
 @dataclass
 class Scored:
     sentence: str
     hit: Hit
-    rank: int  # position of the hit in retrieval
-    coverage: float  # weighted share of the question's terms the sentence contains
+    index: int  # position of the sentence in its chunk
+    coverage: float  # weighted share of the question's terms the sentence (and heading) holds
     score: float
     matched: set[str] = field(default_factory=set)
-
-
-def term_matches(term: str, token: str) -> bool:
-    """A stemmed question term matches a stemmed text token, also inside Swedish compounds.
-
-    "avfall" matches "avfallshanter", "vatten" matches "dricksvatten"; short stems must match
-    exactly so that "unga" does not match "ungefär".
-    """
-    if term == token:
-        return True
-    short, long_ = (term, token) if len(term) <= len(token) else (token, term)
-    if len(short) < 5:
-        return False
-    return long_.startswith(short) or long_.endswith(short)
-
-
-def _matched_terms(terms: Sequence[str], tokens: Sequence[str]) -> set[str]:
-    toks = set(tokens)
-    return {t for t in terms if t in toks or any(term_matches(t, k) for k in toks)}
 
 
 class Composer:
@@ -171,36 +69,37 @@ class Composer:
         self.max_sentences = max_sentences
 
     def idf(self, term: str) -> float:
-        """Smoothed idf; a term the corpus has never seen gets the highest weight."""
         return math.log(1 + (self.n_docs + 1) / (self.df.get(term, 0) + 0.5))
 
-    def compose(self, question: str, hits: Sequence[Hit]) -> Answer:
-        q = Question.parse(question)
+    def compose(self, question: str | Question, hits: Sequence[Hit]) -> Answer:
+        q = question if isinstance(question, Question) else Question.parse(question)
         weights = self._weights(q, hits)
         scored = self._score(q, hits, weights)
         if self.refusal_reason(q, scored, hits):
             return self._refuse(q, hits)
         if q.wants_list:
-            listed = self._list_answer(q, scored)
+            listed = self._list_answer(q, scored, weights)
             if listed:
                 return listed
+            if q.asks_for_places:
+                return self._refuse(q, hits)  # a list of municipalities that names none
         chosen = self._select(q, scored, weights)
-        if _coverage(chosen, weights) < self.min_support:
+        if _coverage(chosen, weights) < self.min_support or not _years_backed(q, chosen):
             return self._refuse(q, hits)
         return self._sentence_answer(q, chosen)
 
     # -- scoring --------------------------------------------------------------------------
 
     def _weights(self, q: Question, hits: Sequence[Hit]) -> dict[str, float]:
-        """Weights of the question terms the corpus knows (or the passages contain).
+        """Weights of the question terms the corpus knows or the passages contain.
 
-        A word the corpus has never seen cannot be matched, so it would only lower every
-        coverage score alike; whether its absence matters is decided in `refusal_reason`.
+        A word the corpus has never seen cannot be matched; it would only lower every
+        coverage score alike. Whether its absence matters is decided in `refusal_reason`.
         """
         evidence = tokenize(" ".join(f"{h.chunk.title} {h.chunk.text}" for h in hits))
-        present = _matched_terms(q.terms, evidence)
+        present = q.matched(evidence)
         return {
-            t: self.idf(t) * (0.3 if t in _FRAME_WORDS else 1.0)
+            t: self.idf(t) * (0.3 if t in FRAME_WORDS else 1.0)
             for t in q.terms
             if self.df.get(t, 0) > 0 or t in present
         }
@@ -208,19 +107,17 @@ class Composer:
     def _score(self, q: Question, hits: Sequence[Hit],
                weights: Mapping[str, float]) -> list[Scored]:
         total = sum(weights.values()) or 1.0
-        terms = list(weights)
         out: list[Scored] = []
         for rank, hit in enumerate(hits):
-            context = tokenize(f"{hit.chunk.title} {hit.chunk.heading}")
-            for sentence in hit.chunk.text.split("\n"):
-                if len(sentence) < 15 or sentence.startswith("#"):
+            context = q.matched(tokenize(f"{hit.chunk.title} {hit.chunk.heading}"), weights)
+            for i, sentence in enumerate(hit.chunk.text.split("\n")):
+                if len(sentence) < 12 or sentence.startswith("#"):
                     continue
-                matched = _matched_terms(terms, tokenize(sentence))
-                in_context = _matched_terms(terms, context) - matched
+                matched = q.matched(tokenize(sentence), weights)
                 coverage = (sum(weights[t] for t in matched)
-                            + 0.5 * sum(weights[t] for t in in_context)) / total
-                score = coverage + 0.25 * _answer_type_fit(q, sentence) + 0.15 / (1 + rank)
-                out.append(Scored(sentence, hit, rank, coverage, score, matched | in_context))
+                            + 0.75 * sum(weights[t] for t in context - matched)) / total
+                score = coverage + 0.25 * _type_fit(q, sentence) + 0.15 / (1 + rank)
+                out.append(Scored(sentence, hit, i, coverage, score, matched | context))
         out.sort(key=lambda x: -x.score)
         return out
 
@@ -237,8 +134,7 @@ class Composer:
             if not _entity_in(entity, evidence) and self.df.get(_stem(entity), 0) == 0:
                 return f"name '{entity}' unknown to the corpus"
         if q.wants in ("amount", "person") and not q.wants_list and not any(
-            _answer_type_fit(q, x.sentence) > 0 and _names_overlap(q, x.sentence)
-            for x in scored[:10]
+            _type_fit(q, x.sentence) > 0 and _names_overlap(q, x) for x in scored[:10]
         ):
             return f"no {q.wants} next to the question's names"
         return ""
@@ -257,49 +153,88 @@ class Composer:
             if any(_similar(x.sentence, c.sentence) for c in chosen):
                 continue
             gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
-            if chosen and gain <= 0 and _answer_type_fit(q, x.sentence) == 0:
+            if chosen and gain <= 0 and _type_fit(q, x.sentence) == 0:
                 continue
             chosen.append(x)
             covered |= x.matched
         return chosen
 
     def _sentence_answer(self, q: Question, chosen: Sequence[Scored]) -> Answer:
-        citations, markers = _cite(chosen)
-        text = " ".join(f"{x.sentence} [{markers[id(x)]}]" for x in chosen)
+        passages = [_passage(x) for x in chosen]
+        citations, markers = _cite(chosen, passages)
+        text = " ".join(f"{_display(x, p)} [{markers[id(x)]}]"
+                        for x, p in zip(chosen, passages, strict=True))
         return Answer(question=q.text, text=text, grounded=True, citations=citations)
 
-    def _list_answer(self, q: Question, scored: Sequence[Scored]) -> Answer | None:
-        from .places import find_places
-
-        topic = [t for t in q.terms if t not in _FRAME_WORDS]
+    def _list_answer(self, q: Question, scored: Sequence[Scored],
+                     weights: Mapping[str, float]) -> Answer | None:
+        """One line per Swedish municipality or region named in a sentence on the topic."""
+        topic = {t: w for t, w in weights.items() if t not in FRAME_WORDS}
+        needed = 0.5 * sum(topic.values())
         lines: dict[str, list[Scored]] = {}
         for x in scored:
-            if topic and not (set(topic) & x.matched):
+            if topic and sum(topic.get(t, 0.0) for t in x.matched) < needed:
                 continue
             for m in find_places(x.sentence, {"kommun", "region"}):
+                if _in_parentheses(x.sentence, m.start):
+                    continue  # "Kalix kommun (Norrbotten)": the county only locates it
                 group = lines.setdefault(m.place.official, [])
                 if len(group) < 2 and all(g.hit.chunk.source != x.hit.chunk.source for g in group):
                     group.append(x)
         if not lines:
             return None
         ordered = sorted(lines.items(), key=lambda kv: -max(g.score for g in kv[1]))
-        citations, markers = _cite([g for _, group in ordered for g in group])
+        picked = [g for _, group in ordered for g in group]
+        passages = [_passage(g) for g in picked]
+        citations, markers = _cite(picked, passages)
+        shown = dict(zip(map(id, picked), passages, strict=True))
         body = [
-            f"- {name}: {_shorten(group[0].sentence)} "
+            f"- {name}: {_shorten(_display(group[0], shown[id(group[0])]))} "
             + "".join(f"[{markers[id(g)]}]" for g in group)
             for name, group in ordered
         ]
-        head = _LIST_HEAD[q.lang].format(n=_count_noun(len(ordered), q.lang))
+        docs = len({c.source for c in citations})
+        head = _LIST_HEAD[q.lang].format(n=_count_noun(len(ordered), q.lang),
+                                         d=_doc_noun(docs, q.lang))
         return Answer(question=q.text, text=head + "\n" + "\n".join(body), grounded=True,
                       citations=citations)
 
     def _refuse(self, q: Question, hits: Sequence[Hit]) -> Answer:
         related = [
             Citation(n=i, source=h.chunk.source, page=h.chunk.page, chunk_id=h.chunk.id,
-                     quote=_shorten(h.chunk.text, 300), score=h.score, title=h.chunk.title)
+                     quote=_shorten(" ".join(h.chunk.text.split("\n")), 300), score=h.score,
+                     title=h.chunk.title)
             for i, h in enumerate(hits[:3], start=1)
         ]
         return Answer(question=q.text, text=_REFUSAL[q.lang], grounded=False, related=related)
+
+
+def _passage(x: Scored) -> str:
+    """The sentence with what it needs to be understood: a list's lead-in, a short tail."""
+    lines = x.hit.chunk.text.split("\n")
+    parts = [x.sentence]
+    if _LIST_ITEM.match(x.sentence):
+        for prev in reversed(lines[: x.index]):
+            if prev.rstrip().endswith(":"):
+                parts.insert(0, prev)
+                break
+            if not _LIST_ITEM.match(prev):
+                break
+    if x.sentence.rstrip().endswith(":"):
+        parts.extend(ln for ln in lines[x.index + 1 : x.index + 7] if _LIST_ITEM.match(ln))
+    elif len(x.sentence.split()) < 8 and x.index + 1 < len(lines):
+        nxt = lines[x.index + 1]
+        if not nxt.startswith("#"):
+            parts.append(nxt)
+    return " ".join(parts)
+
+
+def _display(x: Scored, passage: str) -> str:
+    heading = x.hit.chunk.heading
+    # a bare line such as "Robertsfors och Machakos (Kenya)." means little without its heading
+    if heading and len(x.sentence.split()) < 8 and heading.lower() not in passage.lower():
+        return f"{heading}: {passage}"
+    return passage
 
 
 def _coverage(chosen: Sequence[Scored], weights: Mapping[str, float]) -> float:
@@ -308,6 +243,15 @@ def _coverage(chosen: Sequence[Scored], weights: Mapping[str, float]) -> float:
         return 0.0
     covered = set().union(*(x.matched for x in chosen))
     return sum(weights[t] for t in covered) / total
+
+
+def _years_backed(q: Question, chosen: Sequence[Scored]) -> bool:
+    """A year the question names must appear where the answer comes from."""
+    if not q.years:
+        return True
+    where = " ".join(f"{x.hit.chunk.title} {x.hit.chunk.heading} {x.hit.chunk.text}"
+                     for x in chosen)
+    return any(y in where for y in q.years)
 
 
 def _stem(word: str) -> str:
@@ -320,16 +264,16 @@ def _entity_in(entity: str, text: str) -> bool:
     return base in text
 
 
-def _names_overlap(q: Question, sentence: str) -> bool:
-    if not q.entities:
-        return True
-    low = sentence.lower()
+def _names_overlap(q: Question, x: Scored) -> bool:
     generic = {"icld", "sida", "sverige", "sweden"}
     names = [e for e in q.entities if e not in generic]
-    return not names or any(_entity_in(e, low) for e in names)
+    if not names:
+        return True
+    where = f"{x.sentence} {x.hit.chunk.heading}".lower()
+    return any(_entity_in(e, where) for e in names)
 
 
-def _answer_type_fit(q: Question, sentence: str) -> float:
+def _type_fit(q: Question, sentence: str) -> float:
     match q.wants:
         case "amount":
             return 1.0 if _AMOUNT.search(sentence) else 0.0
@@ -343,17 +287,18 @@ def _answer_type_fit(q: Question, sentence: str) -> float:
 
 
 def _has_person(sentence: str) -> bool:
-    from .places import find_places
+    if "|" in sentence or not _PERSON_CONTEXT.search(sentence):
+        return False
+    places = {w for m in find_places(sentence) for w in m.surface.split()}
+    return any(
+        m.group(1).lower() not in _NOT_PERSON and m.group(2).lower() not in _NOT_PERSON
+        and m.group(1) not in places and m.group(2) not in places
+        for m in _PERSON.finditer(sentence)
+    )
 
-    places = {m.surface.split()[0] for m in find_places(sentence)}
-    for m in _PERSON.finditer(sentence):
-        first, last = m.group(1), m.group(2)
-        if first.lower() in _NOT_PERSON or last.lower() in _NOT_PERSON:
-            continue
-        if first in places or last in places:
-            continue
-        return True
-    return False
+
+def _in_parentheses(text: str, pos: int) -> bool:
+    return text.rfind("(", 0, pos) > text.rfind(")", 0, pos)
 
 
 def _similar(a: str, b: str) -> bool:
@@ -363,30 +308,30 @@ def _similar(a: str, b: str) -> bool:
     return len(ta & tb) / min(len(ta), len(tb)) > 0.7
 
 
-def _cite(chosen: Sequence[Scored]) -> tuple[list[Citation], dict[int, int]]:
-    """One citation per chunk, numbered in order of first use; quotes gather its sentences."""
+def _cite(chosen: Sequence[Scored],
+          passages: Sequence[str]) -> tuple[list[Citation], dict[int, int]]:
+    """One citation per chunk, numbered in order of first use; its quote gathers the passages."""
     by_chunk: dict[str, Citation] = {}
     markers: dict[int, int] = {}
-    for s in chosen:
-        c = by_chunk.get(s.hit.chunk.id)
+    for x, passage in zip(chosen, passages, strict=True):
+        c = by_chunk.get(x.hit.chunk.id)
         if c is None:
-            c = Citation(n=len(by_chunk) + 1, source=s.hit.chunk.source, page=s.hit.chunk.page,
-                         chunk_id=s.hit.chunk.id, quote=s.sentence, score=s.hit.score,
-                         title=s.hit.chunk.title)
-        elif s.sentence not in c.quote:
-            c = Citation(c.n, c.source, c.page, c.chunk_id, f"{c.quote} … {s.sentence}",
+            c = Citation(n=len(by_chunk) + 1, source=x.hit.chunk.source, page=x.hit.chunk.page,
+                         chunk_id=x.hit.chunk.id, quote=passage, score=x.hit.score,
+                         title=x.hit.chunk.title)
+        elif passage not in c.quote:
+            c = Citation(c.n, c.source, c.page, c.chunk_id, f"{c.quote} … {passage}",
                          c.score, c.title)
-        by_chunk[s.hit.chunk.id] = c
-        markers[id(s)] = c.n
+        by_chunk[x.hit.chunk.id] = c
+        markers[id(x)] = c.n
     return list(by_chunk.values()), markers
 
 
-def _shorten(text: str, limit: int = 240) -> str:
+def _shorten(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return cut + " …"
+    return text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _count_noun(n: int, lang: Lang) -> str:
@@ -395,3 +340,7 @@ def _count_noun(n: int, lang: Lang) -> str:
     return f"{n} {'kommun eller region' if n == 1 else 'kommuner eller regioner'}"
 
 
+def _doc_noun(n: int, lang: Lang) -> str:
+    if lang == "en":
+        return f"{n} document{'' if n == 1 else 's'}"
+    return f"{n} dokument"

@@ -14,6 +14,7 @@ from .embedding import Embedder, make_embedder
 from .errors import EmptyIndex
 from .ingest import EventHandler, Ingestor
 from .models import Answer, IngestSummary
+from .question import Question, expand_query
 from .retrieve import Retriever
 from .settings import Settings
 from .store import Store
@@ -90,13 +91,16 @@ class Assistant:
         s = self.settings
         resolved = contextualise(question, history)
         started = time.perf_counter()
+        q = Question.parse(resolved)
         retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
                               keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
-        hits = retriever.search(resolved, k=s.top_k)
+        # a list must be complete, so it looks further down the ranking
+        k = s.top_k * 3 if q.wants_list else s.top_k
+        hits = retriever.search(resolved, k=k, keyword_query=expand_query(q))
         retrieved = time.perf_counter()
         keyword = self.store.keyword()
         composer = Composer(keyword.df, len(keyword.ids), min_support=s.min_support)
-        answer = composer.compose(resolved, hits)
+        answer = composer.compose(q, hits)
         done = time.perf_counter()
         answer.question = question
         answer.resolved_question = resolved

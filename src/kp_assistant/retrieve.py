@@ -37,14 +37,15 @@ class Retriever:
         self.rrf_k = rrf_k
         self.depth = depth
 
-    def search(self, query: str, k: int = 8) -> list[Hit]:
+    def search(self, query: str, k: int = 8, *, keyword_query: str | None = None) -> list[Hit]:
+        """The k best chunks. `keyword_query` may add words (translations) for bm25 only."""
         dense: list[tuple[Chunk, float]] = []
         if self.weights["dense"] > 0:
             vector = self.embedder.embed_queries([query])[0]
             dense = self.store.dense_search(vector, self.depth)
-        keyword = (self.store.keyword().search(query, self.depth)
+        keyword = (self.store.keyword().search(keyword_query or query, self.depth)
                    if self.weights["keyword"] > 0 else [])
-        fused = rrf(
+        fused = rrf(  # both rankings go deeper than k, so a chunk strong in one half counts
             {"dense": [c.id for c, _ in dense], "keyword": [cid for cid, _ in keyword]},
             self.weights, self.rrf_k,
         )[:k]

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     top_k: int = Field(8, ge=1, description="Passages passed to the answer step.")
 
     min_support: float = Field(
-        0.5,
+        0.35,
         ge=0,
         le=1,
         description="Share of the question's key terms the evidence must contain "

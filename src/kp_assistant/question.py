@@ -1,0 +1,177 @@
+"""Read a question: its language, what kind of answer it wants, its terms and names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from .keyword import tokenize
+
+Lang = Literal["sv", "en"]
+Wants = Literal["amount", "count", "person", "date", "any"]
+
+_SV_HINTS = frozenset(
+    "och att det som är för på med har kan vilka vilken vilket hur vad när var vem finns "
+    "ska får måste kommun kommuner i om de den till mellan vår vårt vi".split()
+)
+_EN_HINTS = frozenset(
+    "the and which what who how when where is are can does do of to in with for municipality "
+    "municipalities partner our we".split()
+)
+_LIST_START = re.compile(
+    r"^\s*(vilka|vilken|which|what|list|lista|nämn|ange|finns det|are there|is there)\b"
+    r"|\bvilka (svenska )?(kommuner|regioner|partnerskap|partner|länder)\b", re.I
+)
+_LIST_NOUNS = re.compile(
+    r"\b(kommun\w*|region\w*|partnerskap\w*|partner\w*|samarbeten|mottagare|"
+    r"municipalit\w*|regions?|partnerships?|partners?|cities|towns)\b", re.I
+)
+_ASKS_FOR_PLACES = re.compile(
+    r"\b(kommuner|regioner|mottagare|municipalities|regions|vilka svenska|which swedish)\b", re.I
+)
+_AMOUNT_Q = re.compile(r"\b(hur mycket|how much|belopp|summa|kostar|budget)\w*", re.I)
+_COUNT_Q = re.compile(r"\b(hur många|how many|antal)\b", re.I)
+_WHO_Q = re.compile(r"^\s*(vem|vilka personer|who)\b|\bkontaktperson\w*|\bvilka lärare\b", re.I)
+_WHEN_Q = re.compile(r"\b(när|vilket datum|sista ansökningsdag|when|what date|deadline)\b", re.I)
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
+_SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
+
+# Words that say what kind of thing is asked for; they do not tell the topic apart.
+FRAME_WORDS = frozenset(tokenize(
+    "vilka vilken vilket kommun kommuner kommunen regioner region regionen svenska svensk "
+    "partnerskap partnerskapet partner partnern arbetar arbeta jobbar underlaget dokumenten "
+    "mottagare samarbeten samarbete "
+    "enligt finns which municipality municipalities swedish region regions partnership "
+    "partnerships work works working documents according"
+))
+
+# Words that only shape a question ("hur stor", "how long"); they are never evidence.
+_QUESTION_WORDS = frozenset(tokenize(
+    "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
+    "måste ska skulle stor stort stora länge enligt underlaget dokumenten dokumentet stämmer "
+    "fortfarande gäller idag dag vår vårt våra vi oss "
+    "which what how long many much who whom whose when where why does did do can could should "
+    "according documents document there any our we us"
+))
+
+
+def detect_language(text: str) -> Lang:
+    words = re.findall(r"\w+", text.lower())
+    sv = sum(w in _SV_HINTS for w in words) + 2 * bool(re.search(r"[åäö]", text.lower()))
+    en = sum(w in _EN_HINTS for w in words)
+    return "en" if en > sv else "sv"
+
+
+@lru_cache(maxsize=1)
+def _glossary() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """Stemmed Swedish or English term -> its translations, as (phrase, stems) pairs."""
+    text = resources.files("kp_assistant.data").joinpath("glossary.tsv").read_text("utf-8")
+    out: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for line in text.splitlines()[1:]:
+        sv, _, en = line.partition("\t")
+        sides = [
+            [(p.strip(), tuple(tokenize(p))) for p in side.split(";") if tokenize(p)]
+            for side in (sv, en)
+        ]
+        for this, other in (sides, sides[::-1]):
+            for _, stems in this:
+                if len(stems) == 1:
+                    out.setdefault(stems[0], []).extend(other)
+    return out
+
+
+@dataclass
+class Question:
+    text: str
+    lang: Lang
+    terms: list[str]  # stemmed content words
+    alternatives: dict[str, list[tuple[str, tuple[str, ...]]]]  # term -> (phrase, stems)
+    entities: list[str]  # proper names as written, lower-cased
+    years: list[str]
+    wants_list: bool
+    asks_for_places: bool  # "vilka kommuner …": the answer is a list of municipalities
+    wants: Wants
+
+    @classmethod
+    def parse(cls, text: str) -> Question:
+        terms = list(dict.fromkeys(
+            t for t in tokenize(text) if t not in _QUESTION_WORDS and len(t) > 1
+        ))
+        glossary = _glossary()
+        wants_list = bool(_LIST_START.search(text) and _LIST_NOUNS.search(text))
+        return cls(
+            text=text,
+            lang=detect_language(text),
+            terms=terms,
+            alternatives={t: glossary.get(t, []) for t in terms},
+            entities=_entities(text),
+            years=_YEAR.findall(text),
+            wants_list=wants_list,
+            asks_for_places=wants_list and bool(_ASKS_FOR_PLACES.search(text)),
+            wants=_wants(text),
+        )
+
+    def matched(self, tokens: Iterable[str], terms: Iterable[str] | None = None) -> set[str]:
+        """The question terms (or a subset) that `tokens` contain, directly or translated."""
+        toks = set(tokens)
+        out = set()
+        for term in self.terms if terms is None else terms:
+            if _present(term, toks) or any(
+                all(_present(p, toks) for p in stems)
+                for _, stems in self.alternatives.get(term, [])
+            ):
+                out.add(term)
+        return out
+
+
+def term_matches(term: str, token: str) -> bool:
+    """A stemmed term matches a stemmed token, also inside Swedish compounds.
+
+    "avfall" matches "avfallshanter", "vatten" matches "dricksvatten"; stems shorter than five
+    letters must match exactly so that "unga" does not match "ungefär".
+    """
+    if term == token:
+        return True
+    short, long_ = (term, token) if len(term) <= len(token) else (token, term)
+    if len(short) < 5:
+        return False
+    return long_.startswith(short) or long_.endswith(short)
+
+
+def _present(term: str, tokens: set[str]) -> bool:
+    return term in tokens or any(term_matches(term, t) for t in tokens)
+
+
+def _entities(text: str) -> list[str]:
+    """Capitalised words that are not capitalised only because they start a sentence."""
+    out = []
+    for m in _ENTITY.finditer(text):
+        if _SENTENCE_START.search(text[: m.start()]):
+            continue
+        word = re.sub(r"(:s|:n|'s|’s)$", "", m.group(0))
+        if tokenize(word) and word.lower() not in _SV_HINTS | _EN_HINTS:
+            out.append(word.lower())
+    return list(dict.fromkeys(out))
+
+
+def _wants(text: str) -> Wants:
+    if _AMOUNT_Q.search(text):
+        return "amount"
+    if _COUNT_Q.search(text):
+        return "count"
+    if _WHO_Q.search(text):
+        return "person"
+    if _WHEN_Q.search(text):
+        return "date"
+    return "any"
+
+
+def expand_query(q: Question) -> str:
+    """The question plus translations of its terms, for keyword search across languages."""
+    extra: Sequence[str] = [phrase for alts in q.alternatives.values() for phrase, _ in alts]
+    return q.text if not extra else f"{q.text} {' '.join(extra)}"
