@@ -28,15 +28,19 @@ _PERSON = re.compile(r"\b([A-ZÅÄÖ][a-zåäöé]+) ([A-ZÅÄÖ][a-zåäöé]+)
 # A name is taken for a person's only next to a role or a verb of saying.
 _PERSON_CONTEXT = re.compile(
     r"\b(säger|sade|sa|berättar|berättade|enligt|menar|betonade|skriver|says|said|stressed|"
-    r"projektledar\w*|kontaktperson\w*|samordnar\w*|handläggar\w*|lärar\w*|rektor\w*|"
-    r"ordförande|generalsekreterar\w*|direktör\w*|kommundirektör\w*|chef\w*|borgmästar\w*|"
-    r"coordinator|manager|director|mayor|teacher\w*|contact)\b", re.I
+    r"\w*(ledar|person|samordnar|handläggar|lärar|rektor|ordförande|sekreterar|direktör|chef|"
+    r"borgmästar|coordinator|manager|director|mayor|teacher|contact)\w*)\b", re.I
 )
 _NOT_PERSON = frozenset(
     "region kommun stad county district council municipality city icld sida sveriges "
     "agenda internationellt centrum lokal demokrati kommunala partnerskap bay".split()
 )
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
+_GENERIC_NAMES = frozenset({"icld", "sida", "sverige", "sweden", "swedish", "faq"})
+_MONTHS = frozenset(tokenize(
+    "januari februari mars april maj juni juli augusti september oktober november december "
+    "january february march june july august october"
+))
 
 _REFUSAL: dict[Lang, str] = {
     "sv": "Jag hittar inget svar på den frågan i dokumenten.",
@@ -83,8 +87,9 @@ class Composer:
                 return listed
             if q.asks_for_places:
                 return self._refuse(q, hits)  # a list of municipalities that names none
-        chosen = self._select(q, scored, weights)
-        if _coverage(chosen, weights) < self.min_support or not _years_backed(q, chosen):
+        chosen = _dated(q, self._select(q, scored, weights))
+        undated = {t: w for t, w in weights.items() if t not in q.years}
+        if _coverage(chosen, undated) < self.min_support:
             return self._refuse(q, hits)
         return self._sentence_answer(q, chosen)
 
@@ -169,11 +174,17 @@ class Composer:
     def _list_answer(self, q: Question, scored: Sequence[Scored],
                      weights: Mapping[str, float]) -> Answer | None:
         """One line per Swedish municipality or region named in a sentence on the topic."""
-        topic = {t: w for t, w in weights.items() if t not in FRAME_WORDS}
-        needed = 0.5 * sum(topic.values())
+        # dates only narrow the documents; the topic is the theme, country or partner
+        topic = {t: w for t, w in weights.items()
+                 if t not in FRAME_WORDS and t not in q.years and t not in _MONTHS}
+        names = [_stem(e) for e in q.entities if e not in _GENERIC_NAMES]
+        needed = 0.35 * sum(topic.values())
         lines: dict[str, list[Scored]] = {}
         for x in scored:
-            if topic and sum(topic.get(t, 0.0) for t in x.matched) < needed:
+            if names:
+                if not any(n in x.matched for n in names):
+                    continue
+            elif topic and sum(topic.get(t, 0.0) for t in x.matched) < needed:
                 continue
             for m in find_places(x.sentence, {"kommun", "region"}):
                 if _in_parentheses(x.sentence, m.start):
@@ -242,16 +253,16 @@ def _coverage(chosen: Sequence[Scored], weights: Mapping[str, float]) -> float:
     if not chosen or total == 0:
         return 0.0
     covered = set().union(*(x.matched for x in chosen))
-    return sum(weights[t] for t in covered) / total
+    return sum(weights.get(t, 0.0) for t in covered) / total
 
 
-def _years_backed(q: Question, chosen: Sequence[Scored]) -> bool:
-    """A year the question names must appear where the answer comes from."""
+def _dated(q: Question, chosen: Sequence[Scored]) -> list[Scored]:
+    """When the question names years, only passages from chunks that mention one count."""
     if not q.years:
-        return True
-    where = " ".join(f"{x.hit.chunk.title} {x.hit.chunk.heading} {x.hit.chunk.text}"
-                     for x in chosen)
-    return any(y in where for y in q.years)
+        return list(chosen)
+    return [x for x in chosen
+            if any(y in f"{x.hit.chunk.title} {x.hit.chunk.heading} {x.hit.chunk.text}"
+                   for y in q.years)]
 
 
 def _stem(word: str) -> str:
@@ -265,8 +276,7 @@ def _entity_in(entity: str, text: str) -> bool:
 
 
 def _names_overlap(q: Question, x: Scored) -> bool:
-    generic = {"icld", "sida", "sverige", "sweden"}
-    names = [e for e in q.entities if e not in generic]
+    names = [e for e in q.entities if e not in _GENERIC_NAMES]
     if not names:
         return True
     where = f"{x.sentence} {x.hit.chunk.heading}".lower()
