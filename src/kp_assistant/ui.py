@@ -1,0 +1,294 @@
+"""The chat in the browser: a Gradio Blocks app mounted on FastAPI, plus a route for cited files.
+
+Each browser session keeps its conversation in its own Chatbot value; the handlers read the
+history from there, so nothing per user lives in this module.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import gradio as gr
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
+
+from .assistant import Assistant
+from .errors import EmptyIndex, KPError
+from .models import Answer, Citation
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+TITLE = "Kommunala partnerskap – kunskapsassistent"
+INTRO = (
+    "Ställ frågor om ICLD:s program Kommunala partnerskap. Svaren hämtas enbart ur "
+    "programmets dokument och visar alltid källorna."
+)
+EXAMPLES = [
+    "Vilka kommuner arbetar med plast?",
+    "Kan en region söka kommunalt partnerskap?",
+    "Vilka länder kan man samarbeta med?",
+    "Vad handlar samarbetet mellan Robertsfors och Machakos om?",
+    "När stänger ansökan?",
+]
+DOCUMENT_ROUTE = "/dokument"
+NO_SOURCES = "_Källorna till det senaste svaret visas här._"
+SEARCHING = "_Söker i dokumenten …_"
+EMPTY_INDEX_REPLY = (
+    "Kunskapsbasen är tom: inga dokument har lagts in ännu. Be den som driftar tjänsten att "
+    "läsa in dokumenten (`kp-assistant ingest`) och försök sedan igen."
+)
+FAILURE_REPLY = "Något gick fel när frågan skulle besvaras. Försök gärna igen om en stund."
+
+ChatHistory = list[dict[str, Any]]
+
+# (media type, disposition) by suffix. HTML is shown as source text so that scripts in a
+# document never run on this site's origin; formats browsers cannot show are downloaded.
+_CONTENT_TYPES: dict[str, tuple[str, str]] = {
+    ".pdf": ("application/pdf", "inline"),
+    ".txt": ("text/plain; charset=utf-8", "inline"),
+    ".md": ("text/plain; charset=utf-8", "inline"),
+    ".html": ("text/plain; charset=utf-8", "inline"),
+    ".htm": ("text/plain; charset=utf-8", "inline"),
+    ".docx": (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "attachment",
+    ),
+}
+_INLINE_MARKUP = re.compile(r"([\\`*_\[\]|~])")
+_LIST_MARK = re.compile(r"^(?:([-+#])|(\d+)([.)]))")
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text of a chat message, whether its content is a string or Gradio's list of parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict)).strip()
+    return ""
+
+
+def user_questions(chat_history: ChatHistory) -> list[str]:
+    return [t for m in chat_history if m.get("role") == "user" and (t := message_text(m))]
+
+
+def stream_pieces(text: str, max_steps: int = 40) -> Iterator[str]:
+    """Growing prefixes of `text`, a few words at a time, in at most about `max_steps` steps."""
+    words = re.findall(r"\S+\s*", text)
+    size = max(3, -(-len(words) // max_steps))
+    for end in range(size, len(words) + size, size):
+        yield "".join(words[:end]).rstrip()
+
+
+def _escape(text: str) -> str:
+    """Text from documents, shown literally in Markdown on one line."""
+    text = _INLINE_MARKUP.sub(r"\\\1", " ".join(html.escape(text, quote=False).split()))
+    # a quote opening with "8." or "-" must not turn into a list
+    return _LIST_MARK.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", text)
+
+
+def _code(text: str) -> str:
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def document_url(c: Citation) -> str:
+    url = f"{DOCUMENT_ROUTE}/{quote(c.source, safe='/')}"
+    return f"{url}#page={c.page}" if c.page and c.source.lower().endswith(".pdf") else url
+
+
+def _citation_block(c: Citation, numbered: bool) -> str:
+    head = f"[{c.n}] " if numbered else ""
+    page = f" · s. {c.page}" if c.page else ""
+    action = "Ladda ner" if c.source.lower().endswith(".docx") else "Öppna"
+    where = f" på s. {c.page}" if c.page and c.source.lower().endswith(".pdf") else ""
+    return (
+        f"**{head}{_escape(c.title or c.source)}**{page}  \n{_code(c.source)}\n\n"
+        f"> {_escape(c.quote)}\n\n[{action} dokumentet{where}]({document_url(c)})"
+    )
+
+
+def sources_markdown(answer: Answer) -> str:
+    """The sources panel for one answer: its citations, or the related passages if ungrounded."""
+    parts: list[str] = []
+    if answer.resolved_question and answer.resolved_question != answer.question:
+        parts.append(f"_Tolkat som: ”{_escape(answer.resolved_question)}”_")
+    if answer.grounded and answer.citations:
+        parts.append("### Källor")
+        parts += [_citation_block(c, numbered=True) for c in answer.citations]
+    elif not answer.grounded:
+        parts.append("### Möjligen relaterat")
+        if answer.related:
+            parts.append(
+                "_Svaret finns inte i dokumenten; de här avsnitten ligger närmast frågan._"
+            )
+            parts += [_citation_block(c, numbered=False) for c in answer.related]
+        else:
+            parts.append("_Inga närliggande avsnitt hittades._")
+    else:
+        parts.append("_Svaret saknar källhänvisningar._")
+    return "\n\n".join(parts)
+
+
+class ChatHandler:
+    """The chat's event handlers. `stream_delay` is the pause between streamed pieces."""
+
+    def __init__(self, assistant: Assistant, *, stream_delay: float = 0.02) -> None:
+        self.assistant = assistant
+        self.stream_delay = stream_delay
+
+    def respond(
+        self, message: str, chat_history: ChatHistory | None
+    ) -> Iterator[tuple[ChatHistory, str | dict[str, Any]]]:
+        """Answer `message` in the conversation `chat_history`, yielding the growing reply."""
+        history = list(chat_history or [])
+        question = (message or "").strip()
+        if not question:
+            yield history, gr.skip()
+            return
+        previous = user_questions(history)
+        history.append({"role": "user", "content": question})
+        yield [*history, {"role": "assistant", "content": "…"}], SEARCHING
+        try:
+            answer = self.assistant.ask(question, history=previous)
+        except EmptyIndex:
+            yield [*history, {"role": "assistant", "content": EMPTY_INDEX_REPLY}], NO_SOURCES
+            return
+        except KPError as exc:
+            yield [*history, {"role": "assistant", "content": str(exc)}], NO_SOURCES
+            return
+        except Exception:
+            logger.exception("answering %r failed", question)
+            yield [*history, {"role": "assistant", "content": FAILURE_REPLY}], NO_SOURCES
+            return
+        sources = sources_markdown(answer)
+        for piece in stream_pieces(answer.text):
+            yield [*history, {"role": "assistant", "content": piece}], sources
+            if self.stream_delay:
+                time.sleep(self.stream_delay)
+        yield [*history, {"role": "assistant", "content": answer.text}], sources
+
+    @staticmethod
+    def take_question(message: str) -> tuple[str, str]:
+        """Empty the textbox at once and hand its text on to `respond`."""
+        return "", message
+
+    @staticmethod
+    def reset() -> tuple[ChatHistory, str]:
+        return [], NO_SOURCES
+
+
+def build_ui(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
+    """The chat page. It is not launched; `create_app` mounts it."""
+    handler = ChatHandler(assistant, stream_delay=stream_delay)
+    demo = gr.Blocks(title=TITLE, analytics_enabled=False)
+    with demo:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        pending = gr.State("")  # the question on its way from the textbox to the handler
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Samtal",
+                    height=520,
+                    buttons=["copy"],
+                    feedback_options=None,
+                    placeholder="Ställ en fråga om Kommunala partnerskap – eller välj ett "
+                    "exempel nedan.",
+                )
+                with gr.Row():
+                    textbox = gr.Textbox(
+                        show_label=False,
+                        scale=5,
+                        autofocus=True,
+                        max_lines=6,
+                        placeholder="Skriv din fråga här, t.ex. ”Vilka länder kan man "
+                        "samarbeta med?”",
+                    )
+                    send = gr.Button("Skicka", variant="primary", scale=1, min_width=90)
+                with gr.Row():
+                    examples = [gr.Button(q, size="sm") for q in EXAMPLES]
+                clear = gr.Button("Ny konversation", size="sm", variant="secondary")
+            with gr.Column(scale=2):
+                sources = gr.Markdown(NO_SOURCES, label="Källor", max_height=640)
+
+        # The events are for this page only, not a public API.
+        private: dict[str, Any] = {"api_visibility": "private"}
+        instant: dict[str, Any] = {"queue": False, **private}
+
+        def answer_after(event: Any) -> None:
+            event.then(
+                handler.respond,
+                [pending, chatbot],
+                [chatbot, sources],
+                show_progress="minimal",
+                **private,
+            )
+
+        for trigger in (textbox.submit, send.click):
+            answer_after(trigger(handler.take_question, [textbox], [textbox, pending], **instant))
+        for button in examples:
+            answer_after(button.click(lambda q: q, [button], [pending], **instant))
+        for reset in (clear.click, chatbot.clear):
+            reset(handler.reset, None, [chatbot, sources], **instant)
+    demo.queue(default_concurrency_limit=4)  # several users may ask at once
+    return demo
+
+
+def document_response(assistant: Assistant, source: str) -> FileResponse:
+    """An indexed corpus file, typed for the browser; 404 for anything else."""
+    path: Path | None = assistant.resolve_source(source)
+    if path is None:
+        raise HTTPException(status_code=404, detail="Dokumentet finns inte.")
+    media_type, disposition = _CONTENT_TYPES.get(
+        path.suffix.lower(), ("application/octet-stream", "attachment")
+    )
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if media_type.startswith("text/"):
+        headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=path.name,
+        headers=headers,
+        content_disposition_type=disposition,
+    )
+
+
+def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAPI:
+    """FastAPI app with the document route first and the chat mounted at "/"."""
+    settings = settings or assistant.settings
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get(DOCUMENT_ROUTE + "/{source:path}", include_in_schema=False)
+    def document(source: str) -> FileResponse:
+        return document_response(assistant, source)
+
+    mounted: FastAPI = gr.mount_gradio_app(
+        app,
+        build_ui(assistant),
+        path="/",
+        server_name=settings.host,
+        server_port=settings.port,
+        run_history=False,
+    )
+    return mounted
+
+
+def launch(assistant: Assistant, settings: Settings) -> None:
+    """Serve the chat on settings.host:settings.port until interrupted."""
+    import uvicorn
+
+    app = create_app(assistant, settings)
+    print(
+        f"Kunskapsassistenten startar på http://{settings.host}:{settings.port}/ "
+        "(avsluta med Ctrl+C)",
+        flush=True,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
