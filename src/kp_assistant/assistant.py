@@ -19,6 +19,10 @@ from .retrieve import Retriever
 from .settings import Settings
 from .store import Store
 
+_QUESTION_START = re.compile(
+    r"^\s*(vad|vilka|vilken|vilket|när|hur|vem|var|varför|kan|finns|får|ska|måste|"
+    r"what|which|when|how|who|where|why|can|is|are|does|do)\b", re.I
+)
 _FOLLOW_UP = re.compile(
     r"^\s*(och|samt|men|än|också|även|and|what about|how about|also)\b[\s,]*", re.I
 )
@@ -36,15 +40,23 @@ def embedder_name(settings: Settings) -> str:
 
 
 def contextualise(question: str, history: Sequence[str]) -> str:
-    """Read a short follow-up ("Och i Kenya?") as a variation of the previous question."""
-    if not history:
+    """Read a short follow-up ("Och i Kenya?") as a variation of the previous question.
+
+    Earlier follow-ups are resolved first, so a chain of them keeps its standalone question.
+    """
+    resolved: list[str] = []
+    for earlier in history:
+        resolved.append(_resolve(earlier, resolved[-1] if resolved else None))
+    return _resolve(question, resolved[-1] if resolved else None)
+
+
+def _resolve(question: str, previous: str | None) -> str:
+    if previous is None or _QUESTION_START.match(question):
         return question
-    words = question.split()
-    if not (_FOLLOW_UP.match(question) or len(words) <= 3):
+    if not (_FOLLOW_UP.match(question) or len(question.split()) <= 3):
         return question
     rest = _FOLLOW_UP.sub("", question).strip().rstrip("?").strip()
-    previous = history[-1].strip().rstrip("?").strip()
-    return f"{previous} {rest}?" if rest else question
+    return f"{previous.strip().rstrip('?').strip()} {rest}?" if rest else question
 
 
 class Assistant:

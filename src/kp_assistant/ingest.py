@@ -18,8 +18,8 @@ from .store import FileRecord, Store
 
 log = logging.getLogger(__name__)
 
-# Part of every document hash: changing how text is chunked re-chunks everything.
-CHUNKER_VERSION = "1"
+# Part of every document hash: bump it when reading or chunking changes, to re-index all.
+PIPELINE_VERSION = "2"
 
 EventHandler = Callable[[FileEvent], None]
 
@@ -45,8 +45,16 @@ def discover(paths: Iterable[Path]) -> tuple[Path, dict[str, Path]]:
     return root, found
 
 
+def outside_root(path: Path, root: Path) -> bool:
+    """A symlink that leads out of the corpus: its text must not be indexed or served."""
+    try:
+        return not path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return True
+
+
 def file_hash(path: Path, chunk_words: int, overlap: int) -> str:
-    h = hashlib.sha256(f"{CHUNKER_VERSION}/{chunk_words}/{overlap}\0".encode())
+    h = hashlib.sha256(f"{PIPELINE_VERSION}/{chunk_words}/{overlap}\0".encode())
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
@@ -96,7 +104,7 @@ class Ingestor:
         done = 0
         for source, path in files.items():
             done += 1
-            event = self._sync_file(source, path, summary)
+            event = self._sync_file(source, path, summary, root)
             changed |= event.status in ("added", "updated", "failed")
             if on_event:
                 on_event(FileEvent(event.source, event.status, event.chunks, event.reason,
@@ -155,9 +163,12 @@ class Ingestor:
             store.save_manifest()
         return bool(orphans or broken)
 
-    def _sync_file(self, source: str, path: Path, summary: IngestSummary) -> FileEvent:
+    def _sync_file(self, source: str, path: Path, summary: IngestSummary,
+                   root: Path) -> FileEvent:
         manifest = self.store.manifest
         previous = manifest.files.get(source)
+        if outside_root(path, root):
+            return self._fail(source, "symbolic link pointing outside the corpus", summary)
         try:
             digest = file_hash(path, self.chunk_words, self.overlap)
         except OSError as exc:
