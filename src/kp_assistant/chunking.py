@@ -91,7 +91,9 @@ def _is_heading_line(line: str, following: str) -> bool:
 def _split_block(block: str) -> list[str]:
     out: list[str] = []
     start = 0
-    for m in _BOUNDARY.finditer(block):
+    # the period of a list number ("1. Skicka in") is not a sentence end
+    item = _LIST_ITEM.match(block)
+    for m in _BOUNDARY.finditer(block, item.end() if item else 0):
         end = m.end()
         before = block[start : m.start() + 1]
         following = block[end : end + 1]
@@ -117,7 +119,8 @@ def _is_false_boundary(before: str, following: str) -> bool:
         return True
     if len(word) == 1 and word.isalpha():  # an initial: "J. Lilja"
         return True
-    if word.isdigit() and following[:1].isdigit():  # "1. 2." numbering inside a line is rare
+    # "1. 2." numbering inside a line; a year ("juni 2020. 18 projekt") does end a sentence
+    if word.isdigit() and len(word) < 4 and following[:1].isdigit():
         return True
     # a sentence starts with an upper-case letter, a digit or a quote; "ca. fem" does not
     return bool(following) and following.islower()

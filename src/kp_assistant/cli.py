@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from .errors import KPError
 from .settings import Settings, load_settings
@@ -42,8 +43,14 @@ def user_errors(f: F) -> F:
 def _settings(index_dir: Path | None, **extra: Any) -> Settings:
     try:
         return load_settings(index_dir=index_dir, **extra)
-    except ValueError as exc:  # pydantic's validation error names the bad KP_* variable
-        raise KPError(f"Invalid configuration: {exc}") from exc
+    except ValidationError as exc:  # one line per the CLI's contract, naming the variable
+        problems = "; ".join(
+            f"KP_{'_'.join(str(p) for p in err['loc']).upper()}={err.get('input')!r}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise KPError(f"Invalid configuration: {problems}") from exc
+    except ValueError as exc:
+        raise KPError(f"Invalid configuration: {' '.join(str(exc).split())}") from exc
 
 
 def _assistant(settings: Settings):  # type: ignore[no-untyped-def]
@@ -57,10 +64,13 @@ def _assistant(settings: Settings):  # type: ignore[no-untyped-def]
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
 def main(verbose: bool) -> None:
     """Kommunala partnerskap assistant: answers questions from program documents, with sources."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    # bm25s sets its own logger to DEBUG; its index-building chatter is not for users
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # bm25s sets its own logger to DEBUG when it is imported (later, lazily), so its
+    # index-building chatter is filtered at the handler, not only at the logger
     logging.getLogger("bm25s").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
 
 
 @main.command()
@@ -142,9 +152,10 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
 
 
 @main.command(name="eval")
-@click.argument("qa_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+# existence is checked by the library, which reports it as one line like every other error
+@click.argument("qa_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--corpus", "corpus_dir", required=True,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              type=click.Path(file_okay=False, path_type=Path),
               help="Folder with the documents the questions are about.")
 @index_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),

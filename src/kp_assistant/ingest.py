@@ -89,10 +89,10 @@ class Ingestor:
         started = time.perf_counter()
         given = [Path(p).resolve() for p in paths]
         store = self.store
+        root, files = discover(given)  # before any reset: a mistyped path must not wipe the index
         if rebuild:
             store.reset()
         store.check_embedder(self.embedder_name)
-        root, files = discover(given)
         manifest = store.manifest
         root = self._choose_root(root, files)
         manifest.embedder = self.embedder_name

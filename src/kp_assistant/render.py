@@ -11,7 +11,7 @@ _LABELS = {
 
 
 def _labels(answer: Answer) -> dict[str, str]:
-    from .answer import detect_language
+    from .question import detect_language
 
     return _LABELS[detect_language(answer.question)]
 

@@ -61,7 +61,7 @@ class Manifest:
             files = {k: FileRecord(**v) for k, v in raw["files"].items()}
             return cls(embedder=raw["embedder"], root=raw.get("root", ""), files=files,
                        failed=dict(raw.get("failed", {})))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorruptIndex(str(path.parent), f"unreadable manifest.json: {exc}") from exc
 
     def save(self, path: Path) -> None:
@@ -88,7 +88,13 @@ class Store:
         self._collection = self._client.get_or_create_collection(
             COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
-        self.manifest = Manifest.load(self.manifest_path)
+        self._manifest: Manifest | None = None
+        self._manifest_error: CorruptIndex | None = None
+        try:
+            self._manifest = Manifest.load(self.manifest_path)
+        except CorruptIndex as exc:
+            # raised on first use, so that `ingest --rebuild` can still open and reset the index
+            self._manifest_error = exc
         self._keyword: KeywordIndex | None = None
 
     @classmethod
@@ -97,6 +103,17 @@ class Store:
                    chroma_port=settings.chroma_port)
 
     # -- manifest -------------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            assert self._manifest_error is not None
+            raise self._manifest_error
+        return self._manifest
+
+    @manifest.setter
+    def manifest(self, value: Manifest) -> None:
+        self._manifest, self._manifest_error = value, None
 
     def check_embedder(self, name: str) -> None:
         built = self.manifest.embedder

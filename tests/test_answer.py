@@ -1,0 +1,69 @@
+"""The answer contract on a small hashing index: markers match citations, quotes are real text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kp_assistant.assistant import Assistant
+from kp_assistant.settings import Settings
+from kp_assistant.store import Store
+
+REFUSAL_SV = "Jag hittar inget svar på den frågan i dokumenten."
+REFUSAL_EN = "I cannot find the answer to that question in the documents."
+
+
+@pytest.fixture
+def assistant(hashing_settings: Settings) -> Assistant:
+    assistant = Assistant.from_settings(hashing_settings)
+    assert not assistant.ingest().failed
+    return assistant
+
+
+@pytest.mark.parametrize(
+    ("question", "source", "word"),
+    [
+        ("Vad arbetar Lund och Francistown med?", "natverk/lund_francistown.md", "dricksvatten"),
+        ("Vad handlar projektet i Kalix om?", "kalix_masaka.md", "plast"),
+        ("När kan man söka en förberedelse?", "ansokan.txt", "när som helst"),
+    ],
+)
+def test_grounded_answer_cites_the_text_it_uses(
+    assistant: Assistant, hashing_settings: Settings, question: str, source: str, word: str
+) -> None:
+    answer = assistant.ask(question)
+    assert answer.grounded, answer.text
+    assert word in answer.text
+    assert answer.citations[0].source == source
+    # every marker points at a citation, and citations are numbered 1..n in order
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert markers == {c.n for c in answer.citations}
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    store = Store.from_settings(hashing_settings)
+    for c in answer.citations:
+        (chunk,) = store.get([c.chunk_id])
+        assert (chunk.source, chunk.page) == (c.source, c.page)
+        for part in c.quote.split(" … "):
+            assert " ".join(part.split()) in " ".join(chunk.text.split())
+
+
+def test_unknown_name_is_refused_with_related_passages(assistant: Assistant) -> None:
+    answer = assistant.ask("Vilket projekt har Kiruna kommun med Windhoek?")
+    assert answer.grounded is False
+    assert answer.text == REFUSAL_SV
+    assert answer.citations == []
+    assert 0 < len(answer.related) <= 3
+
+
+def test_english_question_gets_an_english_refusal(assistant: Assistant) -> None:
+    answer = assistant.ask("Which partnership does Kiruna have with Windhoek?")
+    assert answer.grounded is False
+    assert answer.text == REFUSAL_EN
+
+
+def test_answer_keeps_the_question_and_timings(assistant: Assistant) -> None:
+    answer = assistant.ask("  Vad handlar projektet i Kalix om?  ")
+    assert answer.question == "Vad handlar projektet i Kalix om?"
+    assert set(answer.timings_ms) == {"retrieve", "answer", "total"}
+    assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"] >= 0

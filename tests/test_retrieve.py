@@ -1,0 +1,144 @@
+"""Reciprocal rank fusion on toy rankings, and hybrid retrieval on a small hashing index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kp_assistant.assistant import Assistant
+from kp_assistant.embedding import HashingEmbedder
+from kp_assistant.retrieve import Retriever, rrf
+from kp_assistant.settings import Settings
+from kp_assistant.store import Store
+
+# -- rrf ----------------------------------------------------------------------------------
+
+
+def test_rrf_exact_scores_with_k_60() -> None:
+    fused = dict(rrf({"dense": ["a", "b", "c"], "keyword": ["b", "a"]}))
+    assert fused == {
+        "a": pytest.approx(1 / 61 + 1 / 62),
+        "b": pytest.approx(1 / 62 + 1 / 61),
+        "c": pytest.approx(1 / 63),
+    }
+
+
+def test_rrf_orders_by_fused_score() -> None:
+    fused = rrf({"dense": ["a", "b", "c"], "keyword": ["c", "b", "x"]})
+    # c (1/63 + 1/61) edges out b, second in both (2/62); a is only in one ranking
+    assert [item for item, _ in fused] == ["c", "b", "a", "x"]
+    scores = [score for _, score in fused]
+    assert scores == sorted(scores, reverse=True)
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 63)
+    assert fused[1][1] == pytest.approx(2 / 62)
+
+
+def test_rrf_k_changes_the_scores() -> None:
+    fused = dict(rrf({"r": ["a", "b"]}, k=1))
+    assert fused == {"a": pytest.approx(1 / 2), "b": pytest.approx(1 / 3)}
+
+
+def test_rrf_weights_scale_each_ranking() -> None:
+    fused = dict(rrf({"dense": ["a"], "keyword": ["b"]}, weights={"dense": 2.0, "keyword": 0.5}))
+    assert fused == {"a": pytest.approx(2 / 61), "b": pytest.approx(0.5 / 61)}
+
+
+def test_rrf_missing_weight_counts_as_one() -> None:
+    fused = dict(rrf({"dense": ["a"], "keyword": ["b"]}, weights={"dense": 3.0}))
+    assert fused == {"a": pytest.approx(3 / 61), "b": pytest.approx(1 / 61)}
+
+
+def test_rrf_weight_zero_drops_a_ranking() -> None:
+    fused = rrf({"dense": ["a", "b"], "keyword": ["c", "a"]}, weights={"keyword": 0})
+    assert [item for item, _ in fused] == ["a", "b"]
+    assert dict(fused)["a"] == pytest.approx(1 / 61)
+
+
+def test_rrf_ties_keep_first_seen_order() -> None:
+    fused = rrf({"dense": ["x", "y"], "keyword": ["y", "x"]})
+    assert [item for item, _ in fused] == ["x", "y"]
+    assert fused[0][1] == fused[1][1]
+    mirrored = rrf({"keyword": ["y", "x"], "dense": ["x", "y"]})
+    assert [item for item, _ in mirrored] == ["y", "x"]
+    # the same input always gives the same output
+    assert rrf({"dense": ["x", "y"], "keyword": ["y", "x"]}) == fused
+
+
+def test_rrf_items_only_in_one_ranking_are_kept() -> None:
+    fused = dict(rrf({"dense": ["a", "b"], "keyword": ["c"]}))
+    assert set(fused) == {"a", "b", "c"}
+    assert fused["c"] == pytest.approx(1 / 61)
+    assert fused["b"] == pytest.approx(1 / 62)
+
+
+def test_rrf_empty() -> None:
+    assert rrf({}) == []
+    assert rrf({"dense": [], "keyword": []}) == []
+
+
+# -- Retriever on a small index -------------------------------------------------------------
+
+
+@pytest.fixture
+def indexed(hashing_settings: Settings) -> Store:
+    summary = Assistant.from_settings(hashing_settings).ingest()
+    assert not summary.failed
+    return Store.from_settings(hashing_settings)
+
+
+def retriever(store: Store, **weights: float) -> Retriever:
+    return Retriever(store, HashingEmbedder(), **weights)
+
+
+@pytest.mark.parametrize(
+    ("query", "source"),
+    [
+        ("dricksvatten", "natverk/lund_francistown.md"),
+        ("Vad gör Machakos?", "robertsfors_machakos.txt"),
+        ("ansökningsomgångar", "ansokan.txt"),
+    ],
+)
+def test_a_distinctive_word_finds_its_chunk(indexed: Store, query: str, source: str) -> None:
+    hits = retriever(indexed).search(query, k=3)
+    assert hits[0].chunk.source == source
+    word = query.rstrip("?").split()[-1].lower()
+    assert word in hits[0].chunk.text.lower()
+    # found by both halves
+    assert hits[0].keyword_rank == 1
+    assert hits[0].dense_rank is not None
+
+
+def test_hits_carry_scores_in_fused_order(indexed: Store) -> None:
+    hits = retriever(indexed).search("plast och avfall i Masaka", k=5)
+    assert 0 < len(hits) <= 5
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert len({h.chunk.id for h in hits}) == len(hits)
+    assert hits[0].chunk.source == "kalix_masaka.md"
+
+
+def test_keyword_only_retrieval(indexed: Store) -> None:
+    hits = retriever(indexed, dense_weight=0).search("dricksvatten", k=8)
+    # only the keyword half ran: every hit has a keyword rank and none a dense rank
+    assert [h.chunk.source for h in hits] == ["natverk/lund_francistown.md"]
+    assert hits[0].keyword_rank == 1 and hits[0].dense_rank is None
+    assert hits[0].chunk.text  # the chunk text came from the store
+
+
+def test_dense_only_retrieval(indexed: Store) -> None:
+    hits = retriever(indexed, keyword_weight=0).search("dricksvatten", k=3)
+    assert len(hits) == 3
+    assert all(h.keyword_rank is None and h.dense_rank is not None for h in hits)
+    assert hits[0].chunk.source == "natverk/lund_francistown.md"
+    assert [h.dense_rank for h in hits] == [1, 2, 3]
+
+
+def test_a_query_with_no_known_words_still_gets_dense_hits(indexed: Store) -> None:
+    hits = retriever(indexed).search("xyzzy qwerty", k=2)
+    assert len(hits) == 2
+    assert all(h.keyword_rank is None for h in hits)
+
+
+def test_search_on_an_empty_index(tmp_path: Path) -> None:
+    store = Store(tmp_path / "empty")
+    assert retriever(store).search("plast") == []
