@@ -60,6 +60,7 @@ class Scored:
     coverage: float  # weighted share of the question's terms the sentence (and heading) holds
     score: float
     matched: set[str] = field(default_factory=set)
+    also: list[Scored] = field(default_factory=list)  # the same fact in other documents
 
 
 class Composer:
@@ -155,7 +156,11 @@ class Composer:
         for x in scored:
             if len(chosen) >= self.max_sentences or x.score < 0.5 * best:
                 break
-            if any(_similar(x.sentence, c.sentence) for c in chosen):
+            twin = next((c for c in chosen if _similar(x.sentence, c.sentence)), None)
+            if twin is not None:
+                sources = {twin.hit.chunk.source, *(a.hit.chunk.source for a in twin.also)}
+                if x.hit.chunk.source not in sources and len(twin.also) < 2:
+                    twin.also.append(x)  # cite every document that states it
                 continue
             gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
             if chosen and gain <= 0 and _type_fit(q, x.sentence) == 0:
@@ -165,10 +170,15 @@ class Composer:
         return chosen
 
     def _sentence_answer(self, q: Question, chosen: Sequence[Scored]) -> Answer:
-        passages = [_passage(x) for x in chosen]
-        citations, markers = _cite(chosen, passages)
-        text = " ".join(f"{_display(x, p)} [{markers[id(x)]}]"
-                        for x, p in zip(chosen, passages, strict=True))
+        cited = [y for x in chosen for y in (x, *x.also)]
+        passages = [_passage(y) for y in cited]
+        citations, markers = _cite(cited, passages)
+        shown = dict(zip(map(id, cited), passages, strict=True))
+        text = " ".join(
+            f"{_display(x, shown[id(x)])} "
+            + "".join(f"[{markers[id(y)]}]" for y in (x, *x.also))
+            for x in chosen
+        )
         return Answer(question=q.text, text=text, grounded=True, citations=citations)
 
     def _list_answer(self, q: Question, scored: Sequence[Scored],

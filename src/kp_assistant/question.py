@@ -35,7 +35,11 @@ _ASKS_FOR_PLACES = re.compile(
 )
 _AMOUNT_Q = re.compile(r"\b(hur mycket|how much|belopp|summa|kostar|budget)\w*", re.I)
 _COUNT_Q = re.compile(r"\b(hur många|how many|antal)\b", re.I)
-_WHO_Q = re.compile(r"^\s*(vem|vilka personer|who)\b|\bkontaktperson\w*|\bvilka lärare\b", re.I)
+# "Vem kan söka?" asks who is eligible, not for a person's name
+_WHO_Q = re.compile(
+    r"^\s*(vem|vilka personer|who)\b(?!\s+(kan|får|may|can|is eligible|are eligible))"
+    r"|\bkontaktperson\w*|\bvilka lärare\b", re.I
+)
 _WHEN_Q = re.compile(r"\b(när|vilket datum|sista ansökningsdag|when|what date|deadline)\b", re.I)
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
