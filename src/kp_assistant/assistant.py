@@ -9,12 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .answer import Composer
 from .embedding import Embedder, make_embedder
 from .errors import EmptyIndex
 from .ingest import EventHandler, Ingestor
 from .models import Answer, IngestSummary
-from .question import Question, expand_query
 from .retrieve import Retriever
 from .settings import Settings
 from .store import Store
@@ -103,6 +101,10 @@ class Assistant:
         s = self.settings
         resolved = contextualise(question, history)
         started = time.perf_counter()
+        # imported here: `ingest` alone should not pay for the answer machinery at start-up
+        from .answer import Composer
+        from .question import Question, expand_query
+
         q = Question.parse(resolved)
         retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
                               keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)

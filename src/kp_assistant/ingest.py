@@ -9,11 +9,9 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .chunking import chunk_document
 from .embedding import Embedder
 from .errors import KPError, UnreadableDocument
-from .models import Chunk, FileEvent, IngestSummary
-from .readers import SUPPORTED_SUFFIXES, read_document
+from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, IngestSummary
 from .store import FileRecord, Store
 
 log = logging.getLogger(__name__)
@@ -97,7 +95,9 @@ class Ingestor:
         root = self._choose_root(root, files)
         manifest.embedder = self.embedder_name
         summary = IngestSummary()
-        changed = self._reconcile()
+        # a clean previous run leaves nothing to repair, so Chroma need not even be opened
+        changed = self._reconcile() if store.was_interrupted() or not manifest.files else False
+        failed_before = dict(manifest.failed)
 
         gone = [src for src in manifest.files if src not in files and _inside(root / src, given)]
         total = len(files) + len(gone)
@@ -105,7 +105,9 @@ class Ingestor:
         for source, path in files.items():
             done += 1
             event = self._sync_file(source, path, summary, root)
-            changed |= event.status in ("added", "updated", "failed")
+            changed |= event.status in ("added", "updated") or (
+                event.status == "failed" and failed_before.get(source) != event.reason
+            )
             if on_event:
                 on_event(FileEvent(event.source, event.status, event.chunks, event.reason,
                                    done, total))
@@ -120,9 +122,12 @@ class Ingestor:
         for source in list(manifest.failed):
             if source not in files and _inside(root / source, given):
                 manifest.failed.pop(source)
-        store.save_manifest()
+                changed = True
+        if changed or store.was_interrupted() or not store.manifest_path.exists():
+            store.save_manifest()
         if changed or store.keyword_stale():
             store.rebuild_keyword()
+        store.end_change()
         summary.chunks_total = len(manifest.chunk_ids())
         summary.seconds = time.perf_counter() - started
         return summary
@@ -176,6 +181,9 @@ class Ingestor:
         if previous and previous.hash == digest:
             summary.unchanged.append(source)
             return FileEvent(source, "unchanged", len(previous.chunks))
+        from .chunking import chunk_document  # only a changed file needs the parsers
+        from .readers import read_document
+
         try:
             doc = read_document(path)
             chunks = chunk_document(doc, source, digest, max_words=self.chunk_words,

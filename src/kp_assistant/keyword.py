@@ -89,6 +89,14 @@ class KeywordIndex:
         tmp.rename(folder)
         shutil.rmtree(old, ignore_errors=True)
 
+    @staticmethod
+    def saved_fingerprint(folder: Path) -> str | None:
+        """The fingerprint of the saved index, read without loading the index itself."""
+        try:
+            return str(json.loads((folder / "meta.json").read_text(encoding="utf-8"))["fingerprint"])
+        except Exception:  # missing or damaged: the caller rebuilds
+            return None
+
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
         """The saved index, or None if it is missing or unreadable (the caller rebuilds it)."""

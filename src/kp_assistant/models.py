@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 
+# Kept here rather than in readers.py so that listing a folder does not import the parsers.
+SUPPORTED_SUFFIXES = frozenset({".pdf", ".txt", ".md", ".markdown", ".html", ".htm", ".docx"})
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of text. `number` is 1-based for paged formats (PDF) and None otherwise.

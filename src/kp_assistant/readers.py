@@ -20,11 +20,11 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError
 
 from .errors import UnreadableDocument
-from .models import Page, ParsedDocument
+from .models import SUPPORTED_SUFFIXES, Page, ParsedDocument
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = frozenset({".pdf", ".txt", ".md", ".markdown", ".html", ".htm", ".docx"})
+__all__ = ["SUPPORTED_SUFFIXES", "read_document"]
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 # Word XML compresses about 10:1; a much higher ratio only comes from crafted archives.
 MAX_ZIP_RATIO = 100

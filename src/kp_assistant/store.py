@@ -84,10 +84,10 @@ class Store:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.index_dir / "manifest.json"
         self.keyword_dir = self.index_dir / "keyword"
-        self._client = _make_client(self.index_dir, chroma_host, chroma_port)
-        self._collection = self._client.get_or_create_collection(
-            COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
-        )
+        self.marker_path = self.index_dir / "ingest.incomplete"
+        self._chroma = (chroma_host, chroma_port)
+        self._client: Any = None
+        self._coll: Any = None
         self._manifest: Manifest | None = None
         self._manifest_error: CorruptIndex | None = None
         try:
@@ -101,6 +101,30 @@ class Store:
     def from_settings(cls, settings: Settings) -> Store:
         return cls(settings.index_dir, chroma_host=settings.chroma_host,
                    chroma_port=settings.chroma_port)
+
+    @property
+    def _collection(self) -> Any:
+        # opened on first use: an ingest with nothing to do never pays for starting Chroma
+        if self._coll is None:
+            if self._client is None:
+                self._client = _make_client(self.index_dir, *self._chroma)
+            self._coll = self._client.get_or_create_collection(
+                COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
+            )
+        return self._coll
+
+    # -- interrupted runs -----------------------------------------------------------------
+
+    def begin_change(self) -> None:
+        """Mark the index as being changed; the mark stays if the process dies midway."""
+        if not self.marker_path.exists():
+            _atomic_write(self.marker_path, "an ingest run changed this index and did not finish\n")
+
+    def end_change(self) -> None:
+        self.marker_path.unlink(missing_ok=True)
+
+    def was_interrupted(self) -> bool:
+        return self.marker_path.exists()
 
     # -- manifest -------------------------------------------------------------------------
 
@@ -121,6 +145,7 @@ class Store:
             raise ModelMismatch(built, name)
 
     def save_manifest(self) -> None:
+        self.begin_change()
         self.manifest.save(self.manifest_path)
 
     def is_empty(self) -> bool:
@@ -129,6 +154,7 @@ class Store:
     # -- chunks ---------------------------------------------------------------------------
 
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        self.begin_change()
         for start in range(0, len(chunks), 1000):
             part = chunks[start : start + 1000]
             self._collection.upsert(
@@ -140,6 +166,8 @@ class Store:
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
+        if ids:
+            self.begin_change()
         for start in range(0, len(ids), 1000):
             self._collection.delete(ids=ids[start : start + 1000])
 
@@ -198,8 +226,7 @@ class Store:
         return loaded
 
     def keyword_stale(self) -> bool:
-        saved = KeywordIndex.load(self.keyword_dir)
-        return saved is None or saved.fingerprint != self.manifest.fingerprint()
+        return KeywordIndex.saved_fingerprint(self.keyword_dir) != self.manifest.fingerprint()
 
     def rebuild_keyword(self) -> KeywordIndex:
         wanted = self.manifest.chunk_ids()
@@ -214,11 +241,11 @@ class Store:
 
     def reset(self) -> None:
         """Drop everything: the collection, the manifest and the keyword index."""
+        self.begin_change()
+        self._collection  # noqa: B018 - opens the client
         with contextlib.suppress(Exception):
             self._client.delete_collection(COLLECTION)
-        self._collection = self._client.get_or_create_collection(
-            COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
-        )
+        self._coll = None
         self.manifest = Manifest()
         self.manifest_path.unlink(missing_ok=True)
         shutil.rmtree(self.keyword_dir, ignore_errors=True)
