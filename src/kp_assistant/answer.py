@@ -15,37 +15,64 @@ from dataclasses import dataclass, field
 from .keyword import tokenize
 from .models import Answer, Citation, Hit
 from .places import find_places
-from .question import FRAME_WORDS, Lang, Question
+from .question import FRAME_WORDS, REFUSAL, Lang, Question
 
-_AMOUNT = re.compile(r"\d[\d\s.,]*\s*(kr\b|kronor|miljon\w*|mkr|msek|sek\b|million\w*|tkr)"
-                     r"|\b(SEK|kr)\s*\d", re.I)
-_NUMBER = re.compile(r"\b\d+([\s.,]\d+)*\b|\b(en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|"
-                     r"elva|tolv|one|two|three|four|five|six|seven|eight|nine|ten|twelve)\b", re.I)
-_DATE = re.compile(r"\b(\d{1,2}\s+(jan\w*|feb\w*|mars|march|apr\w*|maj|may|juni?|june|juli?|july|"
-                   r"aug\w*|sep\w*|okt\w*|oct\w*|nov\w*|dec\w*))|\b(19|20)\d{2}\b|\blöpande\b|"
-                   r"\bnär som helst\b|\bany time\b", re.I)
+_AMOUNT = re.compile(
+    r"\d[\d\s.,]*\s*(kr\b|kronor|miljon\w*|mkr|msek|sek\b|million\w*|tkr)"
+    r"|\b(SEK|kr)\s*\d",
+    re.I,
+)
+_NUMBER = re.compile(
+    r"\b\d+([\s.,]\d+)*\b|\b(en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|"
+    r"elva|tolv|one|two|three|four|five|six|seven|eight|nine|ten|twelve)\b",
+    re.I,
+)
+_DATE = re.compile(
+    r"\b(\d{1,2}\s+(jan\w*|feb\w*|mars|march|apr\w*|maj|may|juni?|june|juli?|july|"
+    r"aug\w*|sep\w*|okt\w*|oct\w*|nov\w*|dec\w*))|\b(19|20)\d{2}\b|\blöpande\b|"
+    r"\bnär som helst\b|\bany time\b",
+    re.I,
+)
 _PERSON = re.compile(r"\b([A-ZÅÄÖ][a-zåäöé]+) ([A-ZÅÄÖ][a-zåäöé]+)\b")
 # A name is taken for a person's only next to a role or a verb of saying.
 _PERSON_CONTEXT = re.compile(
     r"\b(säger|sade|sa|berättar|berättade|enligt|menar|betonade|skriver|says|said|stressed|"
     r"\w*(ledar|person|samordnar|handläggar|lärar|rektor|ordförande|sekreterar|direktör|chef|"
-    r"borgmästar|coordinator|manager|director|mayor|teacher|contact)\w*)\b", re.I
+    r"borgmästar|coordinator|manager|director|mayor|teacher|contact)\w*)\b",
+    re.I,
 )
 _NOT_PERSON = frozenset(
-    "region kommun stad county district council municipality city icld sida sveriges "
-    "agenda internationellt centrum lokal demokrati kommunala partnerskap bay".split()
+    [
+        "region",
+        "kommun",
+        "stad",
+        "county",
+        "district",
+        "council",
+        "municipality",
+        "city",
+        "icld",
+        "sida",
+        "sveriges",
+        "agenda",
+        "internationellt",
+        "centrum",
+        "lokal",
+        "demokrati",
+        "kommunala",
+        "partnerskap",
+        "bay",
+    ]
 )
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 _GENERIC_NAMES = frozenset({"icld", "sida", "sverige", "sweden", "swedish", "faq"})
-_MONTHS = frozenset(tokenize(
-    "januari februari mars april maj juni juli augusti september oktober november december "
-    "january february march june july august october"
-))
+_MONTHS = frozenset(
+    tokenize(
+        "januari februari mars april maj juni juli augusti september oktober november december "
+        "january february march june july august october"
+    )
+)
 
-_REFUSAL: dict[Lang, str] = {
-    "sv": "Jag hittar inget svar på den frågan i dokumenten.",
-    "en": "I cannot find the answer to that question in the documents.",
-}
 _LIST_HEAD: dict[Lang, str] = {
     "sv": "Jag hittade {n} i {d}:",
     "en": "I found {n} in {d}:",
@@ -66,8 +93,14 @@ class Scored:
 class Composer:
     """Turns hits into an Answer. Document frequencies weigh question terms: rarer count more."""
 
-    def __init__(self, df: Mapping[str, int], n_docs: int, *, min_support: float = 0.35,
-                 max_sentences: int = 3) -> None:
+    def __init__(
+        self,
+        df: Mapping[str, int],
+        n_docs: int,
+        *,
+        min_support: float = 0.35,
+        max_sentences: int = 3,
+    ) -> None:
         self.df = df
         self.n_docs = n_docs
         self.min_support = min_support
@@ -110,8 +143,9 @@ class Composer:
             if self.df.get(t, 0) > 0 or t in present
         }
 
-    def _score(self, q: Question, hits: Sequence[Hit],
-               weights: Mapping[str, float]) -> list[Scored]:
+    def _score(
+        self, q: Question, hits: Sequence[Hit], weights: Mapping[str, float]
+    ) -> list[Scored]:
         total = sum(weights.values()) or 1.0
         out: list[Scored] = []
         for rank, hit in enumerate(hits):
@@ -120,15 +154,16 @@ class Composer:
                 if len(sentence) < 12 or sentence.startswith("#"):
                     continue
                 matched = q.matched(tokenize(sentence), weights)
-                coverage = (sum(weights[t] for t in matched)
-                            + 0.75 * sum(weights[t] for t in context - matched)) / total
+                coverage = (
+                    sum(weights[t] for t in matched)
+                    + 0.75 * sum(weights[t] for t in context - matched)
+                ) / total
                 score = coverage + 0.25 * _type_fit(q, sentence) + 0.15 / (1 + rank)
                 out.append(Scored(sentence, hit, i, coverage, score, matched | context))
         out.sort(key=lambda x: -x.score)
         return out
 
-    def refusal_reason(self, q: Question, scored: Sequence[Scored],
-                       hits: Sequence[Hit]) -> str:
+    def refusal_reason(self, q: Question, scored: Sequence[Scored], hits: Sequence[Hit]) -> str:
         """Why the passages cannot answer the question, or "" when they may."""
         if not scored:
             return "no passages"
@@ -139,16 +174,19 @@ class Composer:
         for entity in q.entities:
             if not _entity_in(entity, evidence) and self.df.get(_stem(entity), 0) == 0:
                 return f"name '{entity}' unknown to the corpus"
-        if q.wants in ("amount", "person") and not q.wants_list and not any(
-            _type_fit(q, x.sentence) > 0 and _names_overlap(q, x) for x in scored[:10]
+        if (
+            q.wants in ("amount", "person")
+            and not q.wants_list
+            and not any(_type_fit(q, x.sentence) > 0 and _names_overlap(q, x) for x in scored[:10])
         ):
             return f"no {q.wants} next to the question's names"
         return ""
 
     # -- composing ------------------------------------------------------------------------
 
-    def _select(self, q: Question, scored: Sequence[Scored],
-                weights: Mapping[str, float]) -> list[Scored]:
+    def _select(
+        self, q: Question, scored: Sequence[Scored], weights: Mapping[str, float]
+    ) -> list[Scored]:
         """Greedy cover: each further sentence must add question terms or the wanted fact."""
         chosen: list[Scored] = []
         covered: set[str] = set()
@@ -165,6 +203,11 @@ class Composer:
             gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
             if chosen and gain <= 0 and _type_fit(q, x.sentence) == 0:
                 continue
+            # several years asked for: a further sentence must bring one not yet covered
+            years = {y for y in q.years if y in _chunk_text(x)}
+            dated = {y for c in chosen for y in q.years if y in _chunk_text(c)}
+            if len(q.years) > 1 and chosen and dated < set(q.years) and years <= dated:
+                continue
             chosen.append(x)
             covered |= x.matched
         return chosen
@@ -175,18 +218,21 @@ class Composer:
         citations, markers = _cite(cited, passages)
         shown = dict(zip(map(id, cited), passages, strict=True))
         text = " ".join(
-            f"{_display(x, shown[id(x)])} "
-            + "".join(f"[{markers[id(y)]}]" for y in (x, *x.also))
+            f"{_display(x, shown[id(x)])} " + "".join(f"[{markers[id(y)]}]" for y in (x, *x.also))
             for x in chosen
         )
         return Answer(question=q.text, text=text, grounded=True, citations=citations)
 
-    def _list_answer(self, q: Question, scored: Sequence[Scored],
-                     weights: Mapping[str, float]) -> Answer | None:
+    def _list_answer(
+        self, q: Question, scored: Sequence[Scored], weights: Mapping[str, float]
+    ) -> Answer | None:
         """One line per Swedish municipality or region named in a sentence on the topic."""
         # dates only narrow the documents; the topic is the theme, country or partner
-        topic = {t: w for t, w in weights.items()
-                 if t not in FRAME_WORDS and t not in q.years and t not in _MONTHS}
+        topic = {
+            t: w
+            for t, w in weights.items()
+            if t not in FRAME_WORDS and t not in q.years and t not in _MONTHS
+        }
         names = [_stem(e) for e in q.entities if e not in _GENERIC_NAMES]
         needed = 0.35 * sum(topic.values())
         lines: dict[str, list[Scored]] = {}
@@ -215,19 +261,27 @@ class Composer:
             for name, group in ordered
         ]
         docs = len({c.source for c in citations})
-        head = _LIST_HEAD[q.lang].format(n=_count_noun(len(ordered), q.lang),
-                                         d=_doc_noun(docs, q.lang))
-        return Answer(question=q.text, text=head + "\n" + "\n".join(body), grounded=True,
-                      citations=citations)
+        head = _LIST_HEAD[q.lang].format(
+            n=_count_noun(len(ordered), q.lang), d=_doc_noun(docs, q.lang)
+        )
+        return Answer(
+            question=q.text, text=head + "\n" + "\n".join(body), grounded=True, citations=citations
+        )
 
     def _refuse(self, q: Question, hits: Sequence[Hit]) -> Answer:
         related = [
-            Citation(n=i, source=h.chunk.source, page=h.chunk.page, chunk_id=h.chunk.id,
-                     quote=_shorten(" ".join(h.chunk.text.split("\n")), 300), score=h.score,
-                     title=h.chunk.title)
+            Citation(
+                n=i,
+                source=h.chunk.source,
+                page=h.chunk.page,
+                chunk_id=h.chunk.id,
+                quote=_shorten(" ".join(h.chunk.text.split("\n")), 300),
+                score=h.score,
+                title=h.chunk.title,
+            )
             for i, h in enumerate(hits[:3], start=1)
         ]
-        return Answer(question=q.text, text=_REFUSAL[q.lang], grounded=False, related=related)
+        return Answer(question=q.text, text=REFUSAL[q.lang], grounded=False, related=related)
 
 
 def _passage(x: Scored) -> str:
@@ -266,13 +320,21 @@ def _coverage(chosen: Sequence[Scored], weights: Mapping[str, float]) -> float:
     return sum(weights.get(t, 0.0) for t in covered) / total
 
 
+def _chunk_text(x: Scored) -> str:
+    return f"{x.hit.chunk.title} {x.hit.chunk.heading} {x.hit.chunk.text}"
+
+
 def _dated(q: Question, chosen: Sequence[Scored]) -> list[Scored]:
     """When the question names years, only passages from chunks that mention one count."""
     if not q.years:
         return list(chosen)
-    return [x for x in chosen
-            if any(y in f"{x.hit.chunk.title} {x.hit.chunk.heading} {x.hit.chunk.text}"
-                   for y in q.years)]
+    return [
+        x
+        for x in chosen
+        if any(
+            y in f"{x.hit.chunk.title} {x.hit.chunk.heading} {x.hit.chunk.text}" for y in q.years
+        )
+    ]
 
 
 def _stem(word: str) -> str:
@@ -311,8 +373,10 @@ def _has_person(sentence: str) -> bool:
         return False
     places = {w for m in find_places(sentence) for w in m.surface.split()}
     return any(
-        m.group(1).lower() not in _NOT_PERSON and m.group(2).lower() not in _NOT_PERSON
-        and m.group(1) not in places and m.group(2) not in places
+        m.group(1).lower() not in _NOT_PERSON
+        and m.group(2).lower() not in _NOT_PERSON
+        and m.group(1) not in places
+        and m.group(2) not in places
         for m in _PERSON.finditer(sentence)
     )
 
@@ -328,20 +392,28 @@ def _similar(a: str, b: str) -> bool:
     return len(ta & tb) / min(len(ta), len(tb)) > 0.7
 
 
-def _cite(chosen: Sequence[Scored],
-          passages: Sequence[str]) -> tuple[list[Citation], dict[int, int]]:
+def _cite(
+    chosen: Sequence[Scored], passages: Sequence[str]
+) -> tuple[list[Citation], dict[int, int]]:
     """One citation per chunk, numbered in order of first use; its quote gathers the passages."""
     by_chunk: dict[str, Citation] = {}
     markers: dict[int, int] = {}
     for x, passage in zip(chosen, passages, strict=True):
         c = by_chunk.get(x.hit.chunk.id)
         if c is None:
-            c = Citation(n=len(by_chunk) + 1, source=x.hit.chunk.source, page=x.hit.chunk.page,
-                         chunk_id=x.hit.chunk.id, quote=passage, score=x.hit.score,
-                         title=x.hit.chunk.title)
+            c = Citation(
+                n=len(by_chunk) + 1,
+                source=x.hit.chunk.source,
+                page=x.hit.chunk.page,
+                chunk_id=x.hit.chunk.id,
+                quote=passage,
+                score=x.hit.score,
+                title=x.hit.chunk.title,
+            )
         elif passage not in c.quote:
-            c = Citation(c.n, c.source, c.page, c.chunk_id, f"{c.quote} … {passage}",
-                         c.score, c.title)
+            c = Citation(
+                c.n, c.source, c.page, c.chunk_id, f"{c.quote} … {passage}", c.score, c.title
+            )
         by_chunk[x.hit.chunk.id] = c
         markers[id(x)] = c.n
     return list(by_chunk.values()), markers

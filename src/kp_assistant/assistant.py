@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .embedding import Embedder, make_embedder
 from .errors import EmptyIndex
@@ -16,6 +16,10 @@ from .models import Answer, IngestSummary
 from .retrieve import Retriever
 from .settings import Settings
 from .store import Store
+
+if TYPE_CHECKING:
+    from .aggregate import Peer
+    from .registry import PartnershipGroup
 
 _QUESTION_START = re.compile(
     r"^\s*(vad|vilka|vilken|vilket|när|hur|vem|var|varför|kan|finns|får|ska|måste|"
@@ -90,7 +94,9 @@ class Assistant:
                on_event: EventHandler | None = None) -> IngestSummary:
         s = self.settings
         ingestor = Ingestor(self.store, lambda: self.embedder, self.embedder_id,
-                            chunk_words=s.chunk_words, overlap=s.chunk_overlap)
+                            chunk_words=s.chunk_words, overlap=s.chunk_overlap,
+                            read_timeout=s.read_timeout, read_memory_mb=s.read_memory_mb,
+                            read_max_chars=s.read_max_chars)
         return ingestor.run(paths or [s.corpus_dir], rebuild=rebuild, on_event=on_event)
 
     def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
@@ -102,10 +108,19 @@ class Assistant:
         resolved = contextualise(question, history)
         started = time.perf_counter()
         # imported here: `ingest` alone should not pay for the answer machinery at start-up
+        from .aggregate import answer_both, answer_from_registry, answer_peers, is_peer_request
         from .answer import Composer
         from .question import Question, expand_query
 
         q = Question.parse(resolved)
+        groups = self.store.partnerships()
+        listed = None
+        if q.wants_list:
+            listed = answer_from_registry(q, groups) or answer_both(q, self.store.all_chunks())
+        elif is_peer_request(q.text):
+            listed = answer_peers(q, groups, self.embedder)
+        if listed is not None:
+            return self._timed(listed, question, resolved, started, time.perf_counter())
         retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
                               keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
         # a list must be complete, so it looks further down the ranking
@@ -114,7 +129,11 @@ class Assistant:
         retrieved = time.perf_counter()
         keyword = self.store.keyword()
         composer = Composer(keyword.df, len(keyword.ids), min_support=s.min_support)
-        answer = composer.compose(q, hits)
+        return self._timed(composer.compose(q, hits), question, resolved, started, retrieved)
+
+    @staticmethod
+    def _timed(answer: Answer, question: str, resolved: str, started: float,
+               retrieved: float) -> Answer:
         done = time.perf_counter()
         answer.question = question
         answer.resolved_question = resolved
@@ -124,6 +143,20 @@ class Assistant:
             "total": (done - started) * 1000,
         }
         return answer
+
+    def peers(self, challenge: str, k: int = 8) -> list[Peer]:
+        """Partnerships that worked on a challenge like the one described, best first."""
+        from .aggregate import find_peers
+
+        return find_peers(challenge, self.store.partnerships(), self.embedder, k)
+
+    def partnerships(self, *, theme: str | None = None, country: str | None = None,
+                     year: int | None = None, text: str | None = None) -> list[PartnershipGroup]:
+        """The registry, filtered; every filter given must match."""
+        from .registry import filter_groups
+
+        return filter_groups(self.store.partnerships(), theme=theme, country=country, year=year,
+                             text=text)
 
     def resolve_source(self, source: str) -> Path | None:
         """The file behind a citation, only if it is an indexed file inside the corpus root."""

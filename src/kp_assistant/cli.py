@@ -151,6 +151,33 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
         click.echo(f"  failed: {source}: {reason}")
 
 
+@main.command()
+@index_option
+@click.option("--theme", help="Theme, in Swedish or English (plast, avfall, waste, …).")
+@click.option("--country", help="Country, in Swedish or English (Kenya, Sydafrika, …).")
+@click.option("--year", type=int, help="Year the partnership is mentioned with.")
+@click.option("--search", "text", help="Free text found in names, themes or passages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the rows as CSV.")
+@user_errors
+def partnerships(index_dir: Path | None, theme: str | None, country: str | None,
+                 year: int | None, text: str | None, as_json: bool, as_csv: bool) -> None:
+    """List the partnerships found in the documents, with their sources."""
+    from .registry import rows_to_csv, to_rows
+
+    rows = to_rows(_assistant(_settings(index_dir)).partnerships(
+        theme=theme, country=country, year=year, text=text))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+    elif as_csv:
+        click.echo(rows_to_csv(rows), nl=False)
+    else:
+        for r in rows:
+            click.echo(f"{r['swedish']} – {r['partner']} ({r['country'] or '?'}) "
+                       f"[{r['themes']}] {r['years']}  ({r['documents']} dokument)")
+        click.echo(f"{len(rows)} partnerskap")
+
+
 @main.command(name="eval")
 # existence is checked by the library, which reports it as one line like every other error
 @click.argument("qa_file", type=click.Path(dir_okay=False, path_type=Path))

@@ -24,6 +24,7 @@ class Embedder(ABC):
     """Subclasses implement `embed`; prefixes, batching and normalisation are derived here."""
 
     name: str = "embedder"
+    semantic: bool = True  # False for test doubles whose similarities mean nothing
     query_prefix: str = ""
     passage_prefix: str = ""
     batch_size: int = 32
@@ -55,6 +56,8 @@ class Embedder(ABC):
 
 class HashingEmbedder(Embedder):
     """Deterministic bag-of-words hashing vectors: fast, dependency-free, for unit tests."""
+
+    semantic = False
 
     def __init__(self, dim: int = 256) -> None:
         self.dim = dim

@@ -30,7 +30,7 @@ def load_qa(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             item = json.loads(line)
-            item["question"], item["type"]  # noqa: B018 - required keys
+            item["question"], item["type"]
         except (ValueError, KeyError) as exc:
             raise KPError(f"{path}:{n}: not a QA record ({exc})") from exc
         items.append(item)
@@ -64,6 +64,8 @@ def score_answer(item: dict[str, Any], answer: Answer) -> dict[str, Any]:
         row["gold_hit"] = any(c in gold for c in cited)
         ranks = [i for i, c in enumerate(cited, start=1) if c in gold]
         row["gold_hit_1"] = bool(ranks) and ranks[0] == 1
+        every = {Path(c.source).name for c in answer.citations}
+        row["gold_docs_cited"] = len(every & set(gold)) / len(set(gold))
         row["mention"] = mention_share(answer.text, item.get("must_mention") or [])
         row["false_refusal"] = not answer.grounded
     else:
@@ -90,6 +92,7 @@ def summarise(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "n": len(subset),
             "gold_hit@5": mean("gold_hit", subset),
             "gold_hit@1": mean("gold_hit_1", subset),
+            "gold_docs_cited": mean("gold_docs_cited", subset),
             "must_mention": mean("mention", subset),
             "refused_unanswerable": mean("refused", subset),
             "false_refusals": mean("false_refusal", subset),
@@ -126,8 +129,18 @@ def run_eval(assistant: Assistant, qa_file: Path, corpus_dir: Path) -> dict[str,
 
 
 def format_report(report: dict[str, Any]) -> str:
-    cols = ["n", "gold_hit@5", "gold_hit@1", "must_mention", "refused_unanswerable",
-            "false_refusals", "page_accuracy", "latency_p50_ms", "latency_p95_ms"]
+    cols = [
+        "n",
+        "gold_hit@5",
+        "gold_hit@1",
+        "gold_docs_cited",
+        "must_mention",
+        "refused_unanswerable",
+        "false_refusals",
+        "page_accuracy",
+        "latency_p50_ms",
+        "latency_p95_ms",
+    ]
     head = ["type", *cols]
     summary = report["summary"]
     table = [[t, *(_fmt(b[c]) for c in cols)] for t, b in summary["by_type"].items()]
@@ -137,8 +150,9 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |")
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in table:
-        lines.append("| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True))
-                     + " |")
+        lines.append(
+            "| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) + " |"
+        )
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from .embedding import Embedder
 from .errors import KPError, UnreadableDocument
 from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, IngestSummary
+from .sandbox import Sandbox
 from .store import FileRecord, Store
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,10 @@ def outside_root(path: Path, root: Path) -> bool:
 
 def file_hash(path: Path, chunk_words: int, overlap: int) -> str:
     h = hashlib.sha256(f"{PIPELINE_VERSION}/{chunk_words}/{overlap}\0".encode())
-    with open(path, "rb") as fh:
+    # O_NONBLOCK: a named pipe in the corpus must not make the run wait for a writer
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError("not a regular file")
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()[:32]
@@ -68,12 +73,18 @@ class Ingestor:
         *,
         chunk_words: int = 110,
         overlap: int = 1,
+        read_timeout: float = 60,
+        read_memory_mb: int = 2048,
+        read_max_chars: int | None = 10_000_000,
     ) -> None:
         self.store = store
         self._embedder = embedder
         self.embedder_name = embedder_name
         self.chunk_words = chunk_words
         self.overlap = overlap
+        # every file is parsed in this child process, started at the first changed file
+        self.sandbox = Sandbox(timeout_s=read_timeout, memory_mb=read_memory_mb,
+                               max_chars=read_max_chars)
 
     @property
     def embedder(self) -> Embedder:
@@ -95,6 +106,8 @@ class Ingestor:
         root = self._choose_root(root, files)
         manifest.embedder = self.embedder_name
         summary = IngestSummary()
+        if not files.keys() <= manifest.files.keys():
+            self.sandbox.start()  # a new file needs reading: the reader starts while Chroma opens
         # a clean previous run leaves nothing to repair, so Chroma need not even be opened
         changed = self._reconcile() if store.was_interrupted() or not manifest.files else False
         failed_before = dict(manifest.failed)
@@ -102,15 +115,18 @@ class Ingestor:
         gone = [src for src in manifest.files if src not in files and _inside(root / src, given)]
         total = len(files) + len(gone)
         done = 0
-        for source, path in files.items():
-            done += 1
-            event = self._sync_file(source, path, summary, root)
-            changed |= event.status in ("added", "updated") or (
-                event.status == "failed" and failed_before.get(source) != event.reason
-            )
-            if on_event:
-                on_event(FileEvent(event.source, event.status, event.chunks, event.reason,
-                                   done, total))
+        try:
+            for source, path in files.items():
+                done += 1
+                event = self._sync_file(source, path, summary, root)
+                changed |= event.status in ("added", "updated") or (
+                    event.status == "failed" and failed_before.get(source) != event.reason
+                )
+                if on_event:
+                    on_event(FileEvent(event.source, event.status, event.chunks, event.reason,
+                                       done, total))
+        finally:
+            self.sandbox.close()
         for source in gone:
             done += 1
             self._remove(source)
@@ -127,6 +143,8 @@ class Ingestor:
             store.save_manifest()
         if changed or store.keyword_stale():
             store.rebuild_keyword()
+        if changed or store.registry_stale():
+            store.rebuild_registry(self.embedder if self.embedder.semantic else None)
         store.end_change()
         summary.chunks_total = len(manifest.chunk_ids())
         summary.seconds = time.perf_counter() - started
@@ -172,7 +190,11 @@ class Ingestor:
                    root: Path) -> FileEvent:
         manifest = self.store.manifest
         previous = manifest.files.get(source)
-        if outside_root(path, root):
+        try:
+            escapes = outside_root(path, root)
+        except RuntimeError:  # pathlib's "Symlink loop from …"
+            return self._fail(source, "symbolic link loop", summary)
+        if escapes:
             return self._fail(source, "symbolic link pointing outside the corpus", summary)
         try:
             digest = file_hash(path, self.chunk_words, self.overlap)
@@ -181,11 +203,10 @@ class Ingestor:
         if previous and previous.hash == digest:
             summary.unchanged.append(source)
             return FileEvent(source, "unchanged", len(previous.chunks))
-        from .chunking import chunk_document  # only a changed file needs the parsers
-        from .readers import read_document
+        from .chunking import chunk_document  # only a changed file needs the chunker
 
         try:
-            doc = read_document(path)
+            doc = self.sandbox.read(path)
             chunks = chunk_document(doc, source, digest, max_words=self.chunk_words,
                                     overlap=self.overlap)
             if not chunks:

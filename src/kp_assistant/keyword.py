@@ -36,8 +36,13 @@ def tokenize(text: str) -> list[str]:
 
 
 class KeywordIndex:
-    def __init__(self, ids: list[str], bm25: object | None, fingerprint: str,
-                 df: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        ids: list[str],
+        bm25: object | None,
+        fingerprint: str,
+        df: dict[str, int] | None = None,
+    ) -> None:
         self.ids = ids
         self._bm25 = bm25
         self.fingerprint = fingerprint
@@ -80,7 +85,8 @@ class KeywordIndex:
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"), show_progress=False)  # type: ignore[attr-defined]
         (tmp / "meta.json").write_text(
-            json.dumps({"fingerprint": self.fingerprint, "ids": self.ids, "df": self.df}), encoding="utf-8"
+            json.dumps({"fingerprint": self.fingerprint, "ids": self.ids, "df": self.df}),
+            encoding="utf-8",
         )
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -93,7 +99,9 @@ class KeywordIndex:
     def saved_fingerprint(folder: Path) -> str | None:
         """The fingerprint of the saved index, read without loading the index itself."""
         try:
-            return str(json.loads((folder / "meta.json").read_text(encoding="utf-8"))["fingerprint"])
+            return str(
+                json.loads((folder / "meta.json").read_text(encoding="utf-8"))["fingerprint"]
+            )
         except Exception:  # missing or damaged: the caller rebuilds
             return None
 

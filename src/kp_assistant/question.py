@@ -15,20 +15,78 @@ Lang = Literal["sv", "en"]
 Wants = Literal["amount", "count", "person", "date", "any"]
 
 _SV_HINTS = frozenset(
-    "och att det som är för på med har kan vilka vilken vilket hur vad när var vem finns "
-    "ska får måste kommun kommuner i om de den till mellan vår vårt vi".split()
+    [
+        "och",
+        "att",
+        "det",
+        "som",
+        "är",
+        "för",
+        "på",
+        "med",
+        "har",
+        "kan",
+        "vilka",
+        "vilken",
+        "vilket",
+        "hur",
+        "vad",
+        "när",
+        "var",
+        "vem",
+        "finns",
+        "ska",
+        "får",
+        "måste",
+        "kommun",
+        "kommuner",
+        "i",
+        "om",
+        "de",
+        "den",
+        "till",
+        "mellan",
+        "vår",
+        "vårt",
+        "vi",
+    ]
 )
 _EN_HINTS = frozenset(
-    "the and which what who how when where is are can does do of to in with for municipality "
-    "municipalities partner our we".split()
+    [
+        "the",
+        "and",
+        "which",
+        "what",
+        "who",
+        "how",
+        "when",
+        "where",
+        "is",
+        "are",
+        "can",
+        "does",
+        "do",
+        "of",
+        "to",
+        "in",
+        "with",
+        "for",
+        "municipality",
+        "municipalities",
+        "partner",
+        "our",
+        "we",
+    ]
 )
 _LIST_START = re.compile(
     r"^\s*(vilka|vilken|which|what|list|lista|nämn|ange|finns det|are there|is there)\b"
-    r"|\bvilka (svenska )?(kommuner|regioner|partnerskap|partner|länder)\b", re.I
+    r"|\bvilka (svenska )?(kommuner|regioner|partnerskap|partner|länder)\b",
+    re.I,
 )
 _LIST_NOUNS = re.compile(
-    r"\b(kommun\w*|region\w*|partnerskap\w*|partner\w*|samarbeten|mottagare|"
-    r"municipalit\w*|regions?|partnerships?|partners?|cities|towns)\b", re.I
+    r"\b(kommun\w*|region\w*|partnerskap\w*|partner\w*|samarbeten|mottagare|länder|"
+    r"municipalit\w*|regions?|partnerships?|partners?|cities|towns|countries)\b",
+    re.I,
 )
 _ASKS_FOR_PLACES = re.compile(
     r"\b(kommuner|regioner|mottagare|municipalities|regions|vilka svenska|which swedish)\b", re.I
@@ -38,7 +96,8 @@ _COUNT_Q = re.compile(r"\b(hur många|how many|antal)\b", re.I)
 # "Vem kan söka?" asks who is eligible, not for a person's name
 _WHO_Q = re.compile(
     r"^\s*(vem|vilka personer|who)\b(?!\s+(kan|får|may|can|is eligible|are eligible))"
-    r"|\bkontaktperson\w*|\bvilka lärare\b", re.I
+    r"|\bkontaktperson\w*|\bvilka lärare\b",
+    re.I,
 )
 _WHEN_Q = re.compile(r"\b(när|vilket datum|sista ansökningsdag|when|what date|deadline)\b", re.I)
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
@@ -46,22 +105,32 @@ _ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
 
 # Words that say what kind of thing is asked for; they do not tell the topic apart.
-FRAME_WORDS = frozenset(tokenize(
-    "vilka vilken vilket kommun kommuner kommunen regioner region regionen svenska svensk "
-    "partnerskap partnerskapet partner partnern arbetar arbeta jobbar underlaget dokumenten "
-    "mottagare samarbeten samarbete "
-    "enligt finns which municipality municipalities swedish region regions partnership "
-    "partnerships work works working documents according"
-))
+FRAME_WORDS = frozenset(
+    tokenize(
+        "vilka vilken vilket kommun kommuner kommunen regioner region regionen svenska svensk "
+        "partnerskap partnerskapet partner partnern arbetar arbeta jobbar underlaget dokumenten "
+        "mottagare samarbeten samarbete "
+        "enligt finns which municipality municipalities swedish region regions partnership "
+        "partnerships work works working documents according"
+    )
+)
 
 # Words that only shape a question ("hur stor", "how long"); they are never evidence.
-_QUESTION_WORDS = frozenset(tokenize(
-    "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
-    "måste ska skulle stor stort stora länge enligt underlaget dokumenten dokumentet stämmer "
-    "fortfarande gäller idag dag vår vårt våra vi oss "
-    "which what how long many much who whom whose when where why does did do can could should "
-    "according documents document there any our we us"
-))
+_QUESTION_WORDS = frozenset(
+    tokenize(
+        "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
+        "måste ska skulle stor stort stora länge enligt underlaget dokumenten dokumentet stämmer "
+        "fortfarande gäller idag dag vår vårt våra vi oss "
+        "which what how long many much who whom whose when where why does did do can could should "
+        "according documents document there any our we us"
+    )
+)
+
+
+REFUSAL: dict[Lang, str] = {
+    "sv": "Jag hittar inget svar på den frågan i dokumenten.",
+    "en": "I cannot find the answer to that question in the documents.",
+}
 
 
 def detect_language(text: str) -> Lang:
@@ -103,9 +172,9 @@ class Question:
 
     @classmethod
     def parse(cls, text: str) -> Question:
-        terms = list(dict.fromkeys(
-            t for t in tokenize(text) if t not in _QUESTION_WORDS and len(t) > 1
-        ))
+        terms = list(
+            dict.fromkeys(t for t in tokenize(text) if t not in _QUESTION_WORDS and len(t) > 1)
+        )
         glossary = _glossary()
         wants_list = bool(_LIST_START.search(text) and _LIST_NOUNS.search(text))
         return cls(

@@ -176,16 +176,41 @@ _MD_NOISE = [
 ]
 
 
+# C0 and C1 control characters other than tab, line breaks and form feed
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
 def _decode(data: bytes) -> str:
     encodings = ["utf-8-sig", "cp1252"]
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encodings.insert(1, "utf-16")
+    elif utf16 := _utf16_without_bom(data[:4096]):
+        encodings.insert(0, utf16)  # its NUL bytes would otherwise pass as valid UTF-8
+    text = None
     for encoding in encodings:
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
+            break
         except UnicodeDecodeError:
             continue
-    return data.decode("latin-1")  # cp1252 leaves five bytes undefined; latin-1 maps them all
+    if text is None:
+        text = data.decode("latin-1")  # cp1252 leaves five bytes undefined; latin-1 maps them all
+    sample = text[:1_000_000]
+    if len(_CONTROL.findall(sample)) > len(sample) / 100:
+        raise _Refused("binary data, not text")
+    return text
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """Latin script in UTF-16 has a NUL in every second byte."""
+    if len(head) < 16:
+        return None
+    even, odd = head[0::2].count(0) / (len(head) // 2), head[1::2].count(0) / (len(head) // 2)
+    if odd > 0.7 and even < 0.1:
+        return "utf-16-le"
+    if even > 0.7 and odd < 0.1:
+        return "utf-16-be"
+    return None
 
 
 def _read_text(data: bytes) -> _Raw:

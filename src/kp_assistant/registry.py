@@ -5,6 +5,8 @@ Extraction is pure: chunks in, one record per partnership per supporting sentenc
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import unicodedata
@@ -459,6 +461,20 @@ def to_rows(groups: Iterable[PartnershipGroup]) -> list[dict[str, Any]]:
         }
         for g in groups
     ]
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV; the sources become "file (s. N)" separated by semicolons."""
+    out = io.StringIO()
+    fields = ["swedish", "partner", "country", "themes", "years", "amounts", "phases", "sources"]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        sources = "; ".join(dict.fromkeys(
+            f"{m['source']} (s. {m['page']})" if m["page"] else m["source"] for m in r["sources"]
+        ))
+        writer.writerow({**r, "sources": sources})
+    return out.getvalue()
 
 
 def to_json(records: Iterable[Partnership]) -> str:

@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     chunk_words: int = Field(110, ge=20, description="Target chunk length in words.")
     chunk_overlap: int = Field(1, ge=0, description="Sentences repeated between chunks.")
 
+    read_timeout: float = Field(
+        60, gt=0, description="Seconds a file may take to read; a slower file is reported."
+    )
+    read_memory_mb: int = Field(
+        2048, ge=256, description="Address space (MB) of the process that reads a file."
+    )
+    read_max_chars: int = Field(
+        10_000_000,
+        ge=1000,
+        description="Longest text (characters) one file may yield; about 3,000 dense pages.",
+    )
+
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense results in fusion.")
     keyword_weight: float = Field(1.0, ge=0, description="Weight of keyword results in fusion.")
     rrf_k: int = Field(60, ge=1, description="Rank constant of reciprocal rank fusion.")

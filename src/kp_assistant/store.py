@@ -11,14 +11,18 @@ import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .embedding import Embedder
 from .errors import CorruptIndex, KPError, ModelMismatch
 from .keyword import KeywordIndex
 from .models import Chunk
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .registry import PartnershipGroup
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,8 @@ class Store:
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.index_dir / "manifest.json"
         self.keyword_dir = self.index_dir / "keyword"
+        self.registry_path = self.index_dir / "registry.json"
+        self._groups: list[PartnershipGroup] | None = None
         self.marker_path = self.index_dir / "ingest.incomplete"
         self._chroma = (chroma_host, chroma_port)
         self._client: Any = None
@@ -237,6 +243,41 @@ class Store:
         self._keyword = index
         return index
 
+    # -- partnership registry -------------------------------------------------------------
+
+    def registry_stale(self) -> bool:
+        from .registry import REGISTRY_VERSION
+
+        try:
+            payload = json.loads(self.registry_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return True
+        return (payload.get("fingerprint") != self.manifest.fingerprint()
+                or payload.get("version") != REGISTRY_VERSION)
+
+    def rebuild_registry(self, embedder: Embedder | None) -> None:
+        """Extract every partnership from all stored chunks; documents inform each other."""
+        from . import registry
+
+        wanted = self.manifest.chunk_ids()
+        chunks = sorted((c for c in self.all_chunks() if c.id in wanted), key=lambda c: c.id)
+        payload = json.loads(registry.to_json(registry.extract(chunks, embedder)))
+        payload["fingerprint"] = self.manifest.fingerprint()
+        _atomic_write(self.registry_path, json.dumps(payload, ensure_ascii=False))
+        self._groups = None
+
+    def partnerships(self) -> list[PartnershipGroup]:
+        """Every partnership in the index, merged across documents."""
+        from . import registry
+
+        if self._groups is None:
+            try:
+                records = registry.from_json(self.registry_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                records = []
+            self._groups = registry.merge(records)
+        return self._groups
+
     # -- maintenance ----------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -249,6 +290,8 @@ class Store:
         self.manifest = Manifest()
         self.manifest_path.unlink(missing_ok=True)
         shutil.rmtree(self.keyword_dir, ignore_errors=True)
+        self.registry_path.unlink(missing_ok=True)
+        self._groups = None
         self._keyword = None
 
 

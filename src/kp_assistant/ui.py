@@ -191,32 +191,38 @@ def build_ui(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
     demo = gr.Blocks(title=TITLE, analytics_enabled=False)
     with demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
-        pending = gr.State("")  # the question on its way from the textbox to the handler
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Samtal",
-                    height=520,
-                    buttons=["copy"],
-                    feedback_options=None,
-                    placeholder="Ställ en fråga om Kommunala partnerskap – eller välj ett "
-                    "exempel nedan.",
-                )
-                with gr.Row():
-                    textbox = gr.Textbox(
-                        show_label=False,
-                        scale=5,
-                        autofocus=True,
-                        max_lines=6,
-                        placeholder="Skriv din fråga här, t.ex. ”Vilka länder kan man "
-                        "samarbeta med?”",
+        with gr.Tab("Chatt", id="chatt"):
+            pending = gr.State("")  # the question on its way from the textbox to the handler
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Samtal",
+                        height=520,
+                        buttons=["copy"],
+                        feedback_options=None,
+                        placeholder="Ställ en fråga om Kommunala partnerskap – eller välj ett "
+                        "exempel nedan.",
                     )
-                    send = gr.Button("Skicka", variant="primary", scale=1, min_width=90)
-                with gr.Row():
-                    examples = [gr.Button(q, size="sm") for q in EXAMPLES]
-                clear = gr.Button("Ny konversation", size="sm", variant="secondary")
-            with gr.Column(scale=2):
-                sources = gr.Markdown(NO_SOURCES, label="Källor", max_height=640)
+                    with gr.Row():
+                        textbox = gr.Textbox(
+                            show_label=False,
+                            scale=5,
+                            autofocus=True,
+                            max_lines=6,
+                            placeholder="Skriv din fråga här, t.ex. ”Vilka länder kan man "
+                            "samarbeta med?”",
+                        )
+                        send = gr.Button("Skicka", variant="primary", scale=1, min_width=90)
+                    with gr.Row():
+                        examples = [gr.Button(q, size="sm") for q in EXAMPLES]
+                    clear = gr.Button("Ny konversation", size="sm", variant="secondary")
+                with gr.Column(scale=2):
+                    sources = gr.Markdown(NO_SOURCES, label="Källor", max_height=640)
+
+        # imported here: ui_partnerships imports document_url from this module
+        from .ui_partnerships import partnerships_tab
+
+        partnerships_tab(assistant)
 
         # The events are for this page only, not a public API.
         private: dict[str, Any] = {"api_visibility": "private"}

@@ -1,0 +1,134 @@
+"""Registry answers: aggregate questions, "both rounds" lists, the peer finder, registry sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from conftest import hashing, make_corpus
+from kp_assistant.aggregate import answer_both, answer_from_registry, filters_for, find_peers
+from kp_assistant.assistant import Assistant
+from kp_assistant.cli import main
+from kp_assistant.models import Chunk
+from kp_assistant.question import Question
+from kp_assistant.registry import Mention, PartnershipGroup
+
+
+def group(swedish: str, partner: str, country: str, themes: tuple[str, ...],
+          source: str, years: tuple[int, ...] = (2020,)) -> PartnershipGroup:
+    sentence = f"{swedish} och {partner} i {country} arbetar med {', '.join(themes)}."
+    return PartnershipGroup(
+        swedish=(swedish,), partner=partner, country=country, themes=themes, years=years,
+        amounts=(), phases=(), sources=(Mention(source, None, sentence, f"{source}-0"),),
+    )
+
+
+GROUPS = [
+    group("Kalix kommun", "Masaka", "Uganda", ("plast", "avfall"), "a.md"),
+    group("Region Västernorrland", "Mombasa", "Kenya", ("avfall",), "b.md", (2019,)),
+    group("Robertsfors kommun", "Machakos", "Kenya", ("jämställdhet",), "c.md"),
+    group("Region Stockholm", "Jinja", "Uganda", ("hälsa",), "d.md", (2022,)),
+]
+
+
+def ask(text: str) -> str:
+    answer = answer_from_registry(Question.parse(text), GROUPS)
+    assert answer is not None
+    return answer.text
+
+
+def test_theme_question_lists_every_matching_partnership_with_a_count() -> None:
+    text = ask("Vilka kommuner arbetar med avfall?")
+    assert text.splitlines()[0] == "2 partnerskap i 2 dokument:"
+    assert "Kalix kommun – Masaka (Uganda)" in text
+    assert "Region Västernorrland – Mombasa (Kenya)" in text
+    assert "Machakos" not in text
+
+
+def test_country_and_theme_filters_combine() -> None:
+    text = ask("Vilka partnerskap i Kenya handlar om jämställdhet?")
+    assert "Robertsfors" in text and "Mombasa" not in text
+
+
+def test_english_country_name_and_count_of_regions() -> None:
+    assert "Jinja" in ask("Which partnerships are there in Uganda?")
+    text = ask("Hur många regioner har partnerskap i Uganda?")
+    assert text.startswith("1 partnerskap") and "Region Stockholm" in text
+
+
+def test_each_line_cites_its_sources() -> None:
+    answer = answer_from_registry(Question.parse("Vilka kommuner arbetar med avfall?"), GROUPS)
+    assert answer is not None and answer.grounded
+    assert [c.source for c in answer.citations] == ["a.md", "b.md"]
+    assert "[1]" in answer.text and "[2]" in answer.text
+
+
+def test_no_match_is_an_honest_refusal() -> None:
+    answer = answer_from_registry(Question.parse("Vilka kommuner har partner i Namibia?"), GROUPS)
+    assert answer is not None and not answer.grounded
+    assert answer.text == "Jag hittar inget svar på den frågan i dokumenten."
+
+
+def test_questions_without_a_registry_filter_go_to_retrieval() -> None:
+    for text in ("Kan en region söka?", "Vilka länder kan man samarbeta med?",
+                 "Vilka kommuner fick medel i juni 2020?"):
+        assert filters_for(Question.parse(text), GROUPS) is None
+
+
+def test_both_rounds_intersects_the_dated_documents() -> None:
+    def chunk(source: str, text: str) -> Chunk:
+        return Chunk(id=f"{source}-0000", source=source, page=None, title=text.split("\n")[0],
+                     heading="", text=text, doc_hash="h")
+
+    chunks = [
+        chunk("2019.txt", "Beslut juni 2019\nKalix\nVäxjö\nUmeå"),
+        chunk("2020.txt", "Beslut juni 2020\nVäxjö\nKalix\nPiteå"),
+        chunk("2022.txt", "Beslut december 2022\nUmeå"),
+    ]
+    q = Question.parse("Vilka kommuner fick medel både i juni 2019 och i juni 2020?")
+    answer = answer_both(q, chunks)
+    assert answer is not None
+    assert answer.text.splitlines()[1:] == ["- Kalix kommun [1][2]", "- Växjö kommun [3][4]"]
+    assert {c.source for c in answer.citations} == {"2019.txt", "2020.txt"}
+
+
+def test_peer_finder_ranks_shared_themes_first() -> None:
+    peers = find_peers("Vi vill minska plastavfallet i kommunen", GROUPS, None)
+    assert peers[0].group.partner == "Masaka"
+    assert peers[0].shared == ("plast", "avfall")
+
+
+def test_registry_follows_edits_and_deletions(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path)
+    assistant = Assistant.from_settings(hashing(tmp_path, corpus))
+    assistant.ingest()
+    partners = {g.partner for g in assistant.partnerships()}
+    assert {"Masaka", "Machakos", "Francistown"} <= partners
+
+    (corpus / "kalix_masaka.md").write_text(
+        "# Kalix och Gulu\n\nKalix kommun samarbetar nu med Gulu i Uganda om plast.\n",
+        encoding="utf-8",
+    )
+    (corpus / "robertsfors_machakos.txt").unlink()
+    assistant.ingest()
+    partners = {g.partner for g in assistant.partnerships()}
+    assert "Gulu" in partners
+    assert "Masaka" not in partners and "Machakos" not in partners
+    kalix = assistant.partnerships(text="Gulu")
+    assert [m.source for m in kalix[0].sources] == ["kalix_masaka.md"]
+
+
+def test_partnerships_command_filters_and_writes_csv(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path)
+    env = {"KP_EMBEDDING_BACKEND": "hashing"}
+    runner = CliRunner()
+    index = str(tmp_path / "idx")
+    assert runner.invoke(main, ["ingest", "--index", index, str(corpus)], env=env).exit_code == 0
+    result = runner.invoke(main, ["partnerships", "--index", index, "--country", "Kenya"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Robertsfors kommun – Machakos (Kenya)" in result.output
+    assert "Masaka" not in result.output
+    csv_out = runner.invoke(main, ["partnerships", "--index", index, "--csv"], env=env).output
+    assert csv_out.splitlines()[0].startswith("swedish,partner,country,themes")
+    assert "kalix_masaka.md" in csv_out
