@@ -191,9 +191,18 @@ class Composer:
         chosen: list[Scored] = []
         covered: set[str] = set()
         best = scored[0].score if scored else 0.0
+        multi_year = len(set(q.years)) > 1
+        limit = max(self.max_sentences, len(set(q.years)))
         for x in scored:
-            if len(chosen) >= self.max_sentences or x.score < 0.5 * best:
+            if len(chosen) >= limit or x.score < 0.3 * best:
                 break
+            years = {y for y in q.years if y in _chunk_text(x)}
+            dated = {y for c in chosen for y in q.years if y in _chunk_text(c)}
+            new_year = (multi_year and not years <= dated
+                        and (q.wants == "any" or _type_fit(q, x.sentence) > 0))
+            # a weaker sentence still counts when it is the only one about an asked year
+            if x.score < 0.5 * best and not new_year:
+                continue
             twin = next((c for c in chosen if _similar(x.sentence, c.sentence)), None)
             if twin is not None:
                 sources = {twin.hit.chunk.source, *(a.hit.chunk.source for a in twin.also)}
@@ -204,9 +213,7 @@ class Composer:
             if chosen and gain <= 0 and _type_fit(q, x.sentence) == 0:
                 continue
             # several years asked for: a further sentence must bring one not yet covered
-            years = {y for y in q.years if y in _chunk_text(x)}
-            dated = {y for c in chosen for y in q.years if y in _chunk_text(c)}
-            if len(q.years) > 1 and chosen and dated < set(q.years) and years <= dated:
+            if multi_year and chosen and dated < set(q.years) and not new_year:
                 continue
             chosen.append(x)
             covered |= x.matched

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 from .embedding import Embedder, make_embedder
 from .errors import EmptyIndex
 from .ingest import EventHandler, Ingestor
-from .models import Answer, IngestSummary
+from .models import Answer, Hit, IngestSummary
 from .retrieve import Retriever
 from .settings import Settings
 from .store import Store
 
 if TYPE_CHECKING:
     from .aggregate import Peer
+    from .question import Question
     from .registry import PartnershipGroup
 
 _QUESTION_START = re.compile(
@@ -59,6 +60,25 @@ def _resolve(question: str, previous: str | None) -> str:
         return question
     rest = _FOLLOW_UP.sub("", question).strip().rstrip("?").strip()
     return f"{previous.strip().rstrip('?').strip()} {rest}?" if rest else question
+
+
+def _per_year(retriever: Retriever, q: Question, text: str, hits: list[Hit], k: int) -> list[Hit]:
+    """A question about several years gets the best passages for each year, interleaved.
+
+    One search for "juni 2019, maj 2021 och december 2022" tends to fill every slot from the
+    year the wording favours; a search per year finds each decision's own document.
+    """
+    per_year = []
+    for year in dict.fromkeys(q.years):
+        others = [y for y in q.years if y != year]
+        query = " ".join(w for w in text.split() if w.strip(",.?") not in others)
+        per_year.append(retriever.search(query, k=max(2, k // len(q.years))))
+    merged: dict[str, Hit] = {}
+    for rank in range(k):
+        for ranking in [*per_year, hits]:
+            if rank < len(ranking):
+                merged.setdefault(ranking[rank].chunk.id, ranking[rank])
+    return list(merged.values())[:k]
 
 
 class Assistant:
@@ -126,6 +146,8 @@ class Assistant:
         # a list must be complete, so it looks further down the ranking
         k = s.top_k * 3 if q.wants_list else s.top_k
         hits = retriever.search(resolved, k=k, keyword_query=expand_query(q))
+        if len(set(q.years)) > 1:
+            hits = _per_year(retriever, q, resolved, hits, k)
         retrieved = time.perf_counter()
         keyword = self.store.keyword()
         composer = Composer(keyword.df, len(keyword.ids), min_support=s.min_support)
