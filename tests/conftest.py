@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -94,3 +102,100 @@ def dev_corpus() -> Path:
             "folder next to the repository (../shared/eval/dev/corpus)."
         )
     return DEV_CORPUS
+
+
+# -- real servers on 127.0.0.1 as subprocesses: tests/test_clients.py, test_chroma_server.py
+
+# Read once at import: `_clean_kp_env` hides every KP_* variable while a test runs.
+CI_CHROMA_URL = os.environ.get("KP_TEST_CHROMA_URL", "")
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Poll `url` until it answers 200; fail with the server's log if it dies or stays silent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{proc.args} exited with {proc.returncode}:\n{log_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {timeout:.0f} s:\n{log_tail(log)}")
+
+
+def log_tail(log: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@contextmanager
+def running(
+    args: list[str], url: str, log: Path, *, env: dict[str, str] | None = None, timeout: float = 120
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `args` in the background until the block ends, once `url` answers."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_http(url, proc, log, timeout)
+        yield proc
+    finally:
+        stop(proc)
+
+
+def chroma_args(path: Path, port: int) -> list[str]:
+    chroma = VENV_BIN / "chroma"
+    if not chroma.is_file():
+        pytest.fail(
+            f"{chroma} is missing; it comes with the chromadb package (pip install chromadb)"
+        )
+    return [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+
+
+def chroma_heartbeat(port: int, host: str = "127.0.0.1") -> str:
+    return f"http://{host}:{port}/api/v2/heartbeat"
+
+
+@pytest.fixture(scope="session")
+def chroma_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A Chroma server: the one `.ci/run` started (KP_TEST_CHROMA_URL) or one started here."""
+    if CI_CHROMA_URL:
+        url = urllib.parse.urlsplit(CI_CHROMA_URL)
+        assert url.hostname and url.port, (
+            f"KP_TEST_CHROMA_URL={CI_CHROMA_URL!r}: need http://HOST:PORT"
+        )
+        try:
+            urllib.request.urlopen(chroma_heartbeat(url.port, url.hostname), timeout=10).close()
+        except OSError as exc:
+            pytest.fail(
+                f"the Chroma server at KP_TEST_CHROMA_URL={CI_CHROMA_URL} does not answer: {exc}"
+            )
+        yield url.hostname, url.port
+        return
+    tmp = tmp_path_factory.mktemp("chroma")
+    port = free_port()
+    with running(
+        chroma_args(tmp / "db", port), chroma_heartbeat(port), tmp / "chroma.log", timeout=60
+    ):
+        yield "127.0.0.1", port

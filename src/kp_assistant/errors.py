@@ -57,3 +57,15 @@ class BackendMissing(KPError):
             f"The embedding backend '{backend}' needs the package '{package}': "
             f"pip install {package}"
         )
+
+
+class StoreUnavailable(IndexProblem):
+    """The Chroma server does not answer; the next question tries again."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        super().__init__(
+            f"Vektordatabasen (Chroma-servern på {where}) svarar inte just nu; försök igen om "
+            f"en stund (the Chroma server at {where} is not reachable: {detail}). "
+            "Check that `chroma run` is running."
+        )
+        self.where = where

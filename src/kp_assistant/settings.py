@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     chroma_host: str | None = Field(None, description="Use a Chroma server at this host.")
     chroma_port: int = Field(8000, description="Port of the Chroma server.")
+    chroma_collection: str = Field(
+        "kp_chunks", description="Chroma collection; give each index on a shared server its own."
+    )
 
     chunk_words: int = Field(110, ge=20, description="Target chunk length in words.")
     chunk_overlap: int = Field(1, ge=0, description="Sentences repeated between chunks.")

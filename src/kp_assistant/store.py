@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .embedding import Embedder
-from .errors import CorruptIndex, KPError, ModelMismatch
+from .errors import CorruptIndex, KPError, ModelMismatch, StoreUnavailable
 from .keyword import KeywordIndex
 from .models import Chunk
 from .settings import Settings
@@ -83,7 +83,10 @@ class Store:
     """Chroma collection + manifest + keyword index of one index folder."""
 
     def __init__(self, index_dir: Path, *, chroma_host: str | None = None,
-                 chroma_port: int = 8000) -> None:
+                 chroma_port: int = 8000, collection: str = COLLECTION) -> None:
+        # on a shared Chroma server each index needs its own collection: a sync removes
+        # every chunk its manifest does not own
+        self.collection_name = collection
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.manifest_path = self.index_dir / "manifest.json"
@@ -106,7 +109,7 @@ class Store:
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         return cls(settings.index_dir, chroma_host=settings.chroma_host,
-                   chroma_port=settings.chroma_port)
+                   chroma_port=settings.chroma_port, collection=settings.chroma_collection)
 
     @property
     def _collection(self) -> Any:
@@ -114,9 +117,13 @@ class Store:
         if self._coll is None:
             if self._client is None:
                 self._client = _make_client(self.index_dir, *self._chroma)
-            self._coll = self._client.get_or_create_collection(
-                COLLECTION, embedding_function=None, metadata={"hnsw:space": "cosine"}
-            )
+            host, port = self._chroma
+            with _reachable(host, port):
+                coll = self._client.get_or_create_collection(
+                    self.collection_name, embedding_function=None,
+                    metadata={"hnsw:space": "cosine"},
+                )
+            self._coll = _ServerCollection(coll, host, port) if host else coll
         return self._coll
 
     # -- interrupted runs -----------------------------------------------------------------
@@ -285,7 +292,7 @@ class Store:
         self.begin_change()
         self._collection  # noqa: B018 - opens the client
         with contextlib.suppress(Exception):
-            self._client.delete_collection(COLLECTION)
+            self._client.delete_collection(self.collection_name)
         self._coll = None
         self.manifest = Manifest()
         self.manifest_path.unlink(missing_ok=True)
@@ -312,6 +319,35 @@ def _chunk(cid: str, doc: str | None, meta: Any) -> Chunk:
         text=doc or "",
         doc_hash=str(meta.get("doc_hash", "")),
     )
+
+
+@contextlib.contextmanager
+def _reachable(host: str | None, port: int) -> Iterator[None]:
+    """A failed call to a Chroma server becomes one clear error; the next call tries again."""
+    try:
+        yield
+    except KPError:
+        raise
+    except Exception as exc:  # httpx transport errors and Chroma's own; the user needs one line
+        if not host:
+            raise
+        raise StoreUnavailable(f"{host}:{port}", f"{type(exc).__name__}: {exc}") from exc
+
+
+class _ServerCollection:
+    """A Chroma server's collection whose failing calls raise StoreUnavailable, not httpx errors."""
+
+    def __init__(self, collection: Any, host: str, port: int) -> None:
+        self._collection, self._host, self._port = collection, host, port
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._collection, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _reachable(self._host, self._port):
+                return method(*args, **kwargs)
+
+        return call
 
 
 def _make_client(index_dir: Path, host: str | None, port: int) -> Any:

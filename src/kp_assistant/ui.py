@@ -184,6 +184,23 @@ class ChatHandler:
     def reset() -> tuple[ChatHistory, str]:
         return [], NO_SOURCES
 
+    def api_ask(self, question: str, history: list[str] | None = None) -> dict[str, Any]:
+        """Answer one question for API clients: the answer and its citations, as `ask --json`.
+
+        `history` lists the conversation's earlier questions, so that follow-ups are understood.
+        """
+        if not (question or "").strip():
+            raise gr.Error("Frågan är tom.", print_exception=False)
+        try:
+            return self.assistant.ask(question, history=history or []).to_json()
+        except EmptyIndex:
+            raise gr.Error(EMPTY_INDEX_REPLY, print_exception=False) from None
+        except KPError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:
+            logger.exception("answering %r failed", question)
+            raise gr.Error(FAILURE_REPLY, print_exception=False) from None
+
 
 def build_ui(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
     """The chat page. It is not launched; `create_app` mounts it."""
@@ -243,6 +260,8 @@ def build_ui(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
             answer_after(button.click(lambda q: q, [button], [pending], **instant))
         for reset in (clear.click, chatbot.clear):
             reset(handler.reset, None, [chatbot, sources], **instant)
+        # the one public endpoint, for gradio_client and other programs: /ask
+        gr.api(handler.api_ask, api_name="ask")  # type: ignore[attr-defined]  # not in __all__
     demo.queue(default_concurrency_limit=4)  # several users may ask at once
     return demo
 
