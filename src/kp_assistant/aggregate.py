@@ -283,7 +283,7 @@ def answer_peers(
     peers = [p for p in peers if p.shared]
     if not peers:
         return None
-    citations = []
+    citations: list[Citation] = []
     lines = []
     for p in peers:
         m = p.passage

@@ -134,7 +134,8 @@ def _resolve_model(model: str) -> str:
 def _normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (m / norms).astype(np.float32)
+    out: NDArray[np.float32] = (m / norms).astype(np.float32)
+    return out
 
 
 def make_embedder(settings: Settings) -> Embedder:

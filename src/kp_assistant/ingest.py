@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .embedding import Embedder
 from .errors import KPError, UnreadableDocument
-from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, IngestSummary
+from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, FileStatus, IngestSummary
 from .sandbox import Sandbox
 from .store import FileRecord, Store
 
@@ -170,7 +170,7 @@ class Ingestor:
         )
 
     def _reconcile(self) -> bool:
-        """Undo what an interrupted run left: chunks no manifest entry owns, records without chunks."""
+        """Undo an interrupted run: drop chunks no file owns and records whose chunks are gone."""
         store, manifest = self.store, self.store.manifest
         stored = store.stored_ids()
         owned = manifest.chunk_ids()
@@ -224,7 +224,7 @@ class Ingestor:
         if previous:
             self.store.delete(set(previous.chunks) - {c.id for c in chunks})
         summary.chunks_embedded += len(chunks)
-        status = "updated" if previous else "added"
+        status: FileStatus = "updated" if previous else "added"
         (summary.updated if previous else summary.added).append(source)
         return FileEvent(source, status, len(chunks))
 

@@ -174,7 +174,7 @@ class Store:
                 ids=[c.id for c in part],
                 embeddings=vectors[start : start + 1000].tolist(),
                 documents=[c.text for c in part],
-                metadatas=[c.metadata() for c in part],  # type: ignore[misc]
+                metadatas=[c.metadata() for c in part],
             )
 
     def delete(self, ids: Iterable[str]) -> None:
@@ -259,8 +259,8 @@ class Store:
             payload = json.loads(self.registry_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return True
-        return (payload.get("fingerprint") != self.manifest.fingerprint()
-                or payload.get("version") != REGISTRY_VERSION)
+        return bool(payload.get("fingerprint") != self.manifest.fingerprint()
+                    or payload.get("version") != REGISTRY_VERSION)
 
     def rebuild_registry(self, embedder: Embedder | None) -> None:
         """Extract every partnership from all stored chunks; documents inform each other."""
