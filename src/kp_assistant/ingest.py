@@ -203,6 +203,10 @@ class Ingestor:
         if previous and previous.hash == digest:
             summary.unchanged.append(source)
             return FileEvent(source, "unchanged", len(previous.chunks))
+        # the read limits are part of the key: raising one retries files that hit it
+        key = f"{digest}/{self.sandbox.timeout_s}/{self.sandbox.memory_mb}/{self.sandbox.max_chars}"
+        if source in manifest.failed and manifest.failed_keys.get(source) == key:
+            return self._fail(source, manifest.failed[source], summary)
         from .chunking import chunk_document  # only a changed file needs the chunker
 
         try:
@@ -212,6 +216,7 @@ class Ingestor:
             if not chunks:
                 raise UnreadableDocument(str(path), "no text found")
         except UnreadableDocument as exc:
+            manifest.failed_keys[source] = key
             return self._fail(source, exc.reason, summary)
         self._store_chunks(chunks)
         manifest.files[source] = FileRecord(

@@ -45,7 +45,9 @@ class Manifest:
     embedder: str = ""
     root: str = ""
     files: dict[str, FileRecord] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # source -> reason
+    # source -> what the failed file looked like, so an unchanged broken file is not re-read
+    failed_keys: dict[str, str] = field(default_factory=dict)
 
     def chunk_ids(self) -> set[str]:
         return {cid for rec in self.files.values() for cid in rec.chunks}
@@ -64,7 +66,8 @@ class Manifest:
             raw = json.loads(path.read_text(encoding="utf-8"))
             files = {k: FileRecord(**v) for k, v in raw["files"].items()}
             return cls(embedder=raw["embedder"], root=raw.get("root", ""), files=files,
-                       failed=dict(raw.get("failed", {})))
+                       failed=dict(raw.get("failed", {})),
+                       failed_keys=dict(raw.get("failed_keys", {})))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorruptIndex(str(path.parent), f"unreadable manifest.json: {exc}") from exc
 
@@ -75,6 +78,7 @@ class Manifest:
             "root": self.root,
             "files": {k: vars(v) for k, v in sorted(self.files.items())},
             "failed": dict(sorted(self.failed.items())),
+            "failed_keys": {k: v for k, v in sorted(self.failed_keys.items()) if k in self.failed},
         }
         _atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1))
 
