@@ -120,7 +120,8 @@ _QUESTION_WORDS = frozenset(
     tokenize(
         "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
         "måste ska skulle stor stort stora länge enligt underlaget dokumenten dokumentet stämmer "
-        "fortfarande gäller idag dag vår vårt våra vi oss "
+        "fortfarande gäller idag dag vår vårt våra vi oss olika förekommer förekomma nämns "
+    "omnämns "
         "which what how long many much who whom whose when where why does did do can could should "
         "according documents document there any our we us"
     )
