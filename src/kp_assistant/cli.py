@@ -1,4 +1,7 @@
-"""Command line: ingest, ask, serve, stats, eval. Each command is a thin call into the library."""
+"""Command line: ingest, ask, serve, stats, eval, partnerships, staff-password.
+
+Each command is a thin call into the library.
+"""
 
 from __future__ import annotations
 
@@ -137,7 +140,9 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
 @user_errors
 def stats(index_dir: Path | None, as_json: bool) -> None:
     """Show what the index holds."""
-    info = _assistant(_settings(index_dir)).stats()
+    assistant = _assistant(_settings(index_dir))
+    assistant.store.check()  # what the manifest lists must still be there
+    info = assistant.stats()
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=1))
         return
@@ -165,8 +170,12 @@ def partnerships(index_dir: Path | None, theme: str | None, country: str | None,
     """List the partnerships found in the documents, with their sources."""
     from .registry import rows_to_csv, to_rows
 
-    rows = to_rows(_assistant(_settings(index_dir)).partnerships(
-        theme=theme, country=country, year=year, text=text))
+    assistant = _assistant(_settings(index_dir))
+    problem = None if assistant.store.is_empty() else assistant.store.registry_problem()
+    if problem:  # an empty list would look like "no partnerships in the documents"
+        raise KPError(f"The partnership list of the index cannot be read ({problem}); "
+                      "`kp-assistant ingest` extracts it again.")
+    rows = to_rows(assistant.partnerships(theme=theme, country=country, year=year, text=text))
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
     elif as_csv:
@@ -176,6 +185,21 @@ def partnerships(index_dir: Path | None, theme: str | None, country: str | None,
             click.echo(f"{r['swedish']} – {r['partner']} ({r['country'] or '?'}) "
                        f"[{r['themes']}] {r['years']}  ({r['documents']} dokument)")
         click.echo(f"{len(rows)} partnerskap")
+
+
+@main.command(name="staff-password")
+@click.option("--user", help="Print 'USER:hash', a line for KP_STAFF_FILE or KP_STAFF_USERS.")
+@user_errors
+def staff_password(user: str | None) -> None:
+    """Ask for a staff password (twice) and print its scrypt hash for the configuration."""
+    from .auth import check_username, hash_password
+
+    if user:
+        check_username(user, "--user")
+    password = click.prompt("Lösenord", hide_input=True, confirmation_prompt="Upprepa lösenordet")
+    if len(password) < 10:
+        raise KPError("Lösenordet måste ha minst 10 tecken.")
+    click.echo(f"{user}:{hash_password(password)}" if user else hash_password(password))
 
 
 @main.command(name="eval")

