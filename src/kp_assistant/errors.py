@@ -69,3 +69,15 @@ class StoreUnavailable(IndexProblem):
             "Check that `chroma run` is running."
         )
         self.where = where
+
+
+class VectorStoreFailed(IndexProblem):
+    """The on-disk vector store (Chroma's folder in the index) could not be opened or read."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        super().__init__(
+            f"Vektordatabasen går inte att använda just nu (the vector store in {where} "
+            f"failed: {detail}). If this persists, the index is damaged: rebuild it with "
+            "`kp-assistant ingest --rebuild`."
+        )
+        self.where = where

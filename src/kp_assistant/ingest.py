@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -14,7 +15,7 @@ from .embedding import Embedder
 from .errors import KPError, UnreadableDocument
 from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, FileStatus, IngestSummary
 from .sandbox import Sandbox
-from .store import FileRecord, Store
+from .store import FileRecord, Manifest, Store
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class Ingestor:
         read_max_chars: int | None = 10_000_000,
     ) -> None:
         self.store = store
+        # the run's own copy: the store's stays as last saved, for chat threads reading it
+        self.manifest = Manifest()
         self._embedder = embedder
         self.embedder_name = embedder_name
         self.chunk_words = chunk_words
@@ -102,7 +105,8 @@ class Ingestor:
         if rebuild:
             store.reset()
         store.check_embedder(self.embedder_name)
-        manifest = store.manifest
+        store.check()  # a lost or damaged vector store is beyond repair by a sync
+        manifest = self.manifest = copy.deepcopy(store.manifest)
         root = self._choose_root(root, files)
         manifest.embedder = self.embedder_name
         summary = IngestSummary()
@@ -140,7 +144,7 @@ class Ingestor:
                 manifest.failed.pop(source)
                 changed = True
         if changed or store.was_interrupted() or not store.manifest_path.exists():
-            store.save_manifest()
+            store.save_manifest(manifest)
         if changed or store.keyword_stale():
             store.rebuild_keyword()
         if changed or store.registry_stale():
@@ -151,7 +155,7 @@ class Ingestor:
         return summary
 
     def _choose_root(self, root: Path, files: dict[str, Path]) -> Path:
-        manifest = self.store.manifest
+        manifest = self.manifest
         stored = Path(manifest.root) if manifest.root else None
         if stored is None or not manifest.files:
             manifest.root = str(root)
@@ -171,7 +175,7 @@ class Ingestor:
 
     def _reconcile(self) -> bool:
         """Undo an interrupted run: drop chunks no file owns and records whose chunks are gone."""
-        store, manifest = self.store, self.store.manifest
+        store, manifest = self.store, self.manifest
         stored = store.stored_ids()
         owned = manifest.chunk_ids()
         orphans = stored - owned
@@ -183,12 +187,12 @@ class Ingestor:
             log.warning("%s: chunks missing from the vector store; it will be indexed again", src)
             del manifest.files[src]
         if broken:
-            store.save_manifest()
+            store.save_manifest(manifest)
         return bool(orphans or broken)
 
     def _sync_file(self, source: str, path: Path, summary: IngestSummary,
                    root: Path) -> FileEvent:
-        manifest = self.store.manifest
+        manifest = self.manifest
         previous = manifest.files.get(source)
         try:
             escapes = outside_root(path, root)
@@ -225,7 +229,7 @@ class Ingestor:
         )
         manifest.failed.pop(source, None)
         # the manifest is saved before old chunks go, so a crash here leaves only orphans
-        self.store.save_manifest()
+        self.store.save_manifest(manifest)
         if previous:
             self.store.delete(set(previous.chunks) - {c.id for c in chunks})
         summary.chunks_embedded += len(chunks)
@@ -240,15 +244,15 @@ class Ingestor:
 
     def _fail(self, source: str, reason: str, summary: IngestSummary) -> FileEvent:
         log.warning("%s: %s", source, reason)
-        if source in self.store.manifest.files:
+        if source in self.manifest.files:
             self._remove(source)  # a stale version must not keep answering questions
-        self.store.manifest.failed[source] = reason
+        self.manifest.failed[source] = reason
         summary.failed[source] = reason
         return FileEvent(source, "failed", 0, reason)
 
     def _remove(self, source: str) -> None:
-        record = self.store.manifest.files.pop(source)
-        self.store.save_manifest()
+        record = self.manifest.files.pop(source)
+        self.store.save_manifest(self.manifest)
         self.store.delete(record.chunks)
 
 

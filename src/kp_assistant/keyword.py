@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
+import threading
+import time
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -79,7 +83,9 @@ class KeywordIndex:
 
     def save(self, folder: Path) -> None:
         """Write to a sibling folder first and swap it in, so readers never see half an index."""
-        tmp = folder.with_name(folder.name + ".tmp")
+        own = f"{os.getpid()}-{threading.get_ident()}"  # two savers never share a folder
+        tmp = folder.with_name(f"{folder.name}.tmp-{own}")
+        old = folder.with_name(f"{folder.name}.old-{own}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         if self._bm25 is not None:
@@ -88,12 +94,17 @@ class KeywordIndex:
             json.dumps({"fingerprint": self.fingerprint, "ids": self.ids, "df": self.df}),
             encoding="utf-8",
         )
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
+        with contextlib.suppress(FileNotFoundError):
             folder.rename(old)
-        tmp.rename(folder)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another saver swapped its own in meanwhile; that one is whole too
+            shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+        for leftover in folder.parent.glob(f"{folder.name}.*-*"):  # from a killed saver
+            with contextlib.suppress(OSError):
+                if time.time() - leftover.stat().st_mtime > 600:
+                    shutil.rmtree(leftover, ignore_errors=True)
 
     @staticmethod
     def saved_fingerprint(folder: Path) -> str | None:
@@ -107,7 +118,20 @@ class KeywordIndex:
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
-        """The saved index, or None if it is missing or unreadable (the caller rebuilds it)."""
+        """The saved index, or None if it is missing or unreadable (the caller rebuilds it).
+
+        A read that overlaps another process swapping in a new index is tried again.
+        """
+        for _ in range(50):
+            index, torn = cls._read(folder)
+            if index is not None or not (torn or any(folder.parent.glob(f"{folder.name}.*-*"))):
+                return index
+            time.sleep(0.02)  # a swap is two renames: this is ample
+        return None
+
+    @classmethod
+    def _read(cls, folder: Path) -> tuple[KeywordIndex | None, bool]:
+        """The index, or None and whether it was swapped for another one during the read."""
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             bm25 = None
@@ -115,6 +139,8 @@ class KeywordIndex:
                 import bm25s
 
                 bm25 = bm25s.BM25.load(str(folder / "bm25"), show_progress=False, verbosity=0)
-            return cls(list(meta["ids"]), bm25, str(meta["fingerprint"]), dict(meta["df"]))
+            if cls.saved_fingerprint(folder) != meta["fingerprint"]:
+                return None, True  # the arrays may belong to the other index
+            return cls(list(meta["ids"]), bm25, str(meta["fingerprint"]), dict(meta["df"])), False
         except Exception:  # any damage means "rebuild", which is always possible
-            return None
+            return None, False
