@@ -220,6 +220,13 @@ class Composer:
         return chosen
 
     def _sentence_answer(self, q: Question, chosen: Sequence[Scored]) -> Answer:
+        # a short sentence's passage takes in the next line; that line must not come twice
+        kept: list[Scored] = []
+        for x in chosen:
+            if not any(x.hit.chunk.id == k.hit.chunk.id and x.sentence in _passage(k)
+                       for k in kept):
+                kept.append(x)
+        chosen = kept
         cited = [y for x in chosen for y in (x, *x.also)]
         passages = [_passage(y) for y in cited]
         citations, markers = _cite(cited, passages)
