@@ -92,16 +92,7 @@ def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup]) -> Ans
         # one passage per document that mentions it: each is a place to read more
         per_doc = {m.source: m for m in reversed(g.sources)}
         for m in [per_doc[d] for d in g.documents][:MAX_SOURCES]:
-            citations.append(
-                Citation(
-                    n=len(citations) + 1,
-                    source=m.source,
-                    page=m.page,
-                    chunk_id=m.chunk_id,
-                    quote=m.sentence,
-                    score=1.0,
-                )
-            )
+            citations.append(_cite(m, len(citations) + 1))
             refs.append(f"[{len(citations)}]")
         lines.append(f"- {line_for(g, q.lang)} {''.join(refs)}")
     docs = len({m.source for g in chosen for m in g.sources})
@@ -287,16 +278,7 @@ def answer_peers(
     lines = []
     for p in peers:
         m = p.passage
-        citations.append(
-            Citation(
-                n=len(citations) + 1,
-                source=m.source,
-                page=m.page,
-                chunk_id=m.chunk_id,
-                quote=m.sentence,
-                score=round(p.score, 3),
-            )
-        )
+        citations.append(_cite(m, len(citations) + 1, round(p.score, 3)))
         label = "delade teman" if q.lang == "sv" else "shared themes"
         where = f" ({p.group.country})" if p.group.country else ""
         lines.append(
@@ -311,6 +293,12 @@ def answer_peers(
     return Answer(
         question=q.text, text="\n".join([head, *lines]), grounded=True, citations=citations
     )
+
+
+def _cite(m: Mention, n: int, score: float = 1.0) -> Citation:
+    """A registry passage as a citation; registry matches are exact, hence score 1."""
+    return Citation(n=n, source=m.source, page=m.page, chunk_id=m.chunk_id, quote=m.sentence,
+                    score=score)
 
 
 def _short(text: str, limit: int = 220) -> str:
