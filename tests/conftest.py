@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,6 +110,31 @@ def dev_corpus() -> Path:
 # Read once at import: `_clean_kp_env` hides every KP_* variable while a test runs.
 CI_CHROMA_URL = os.environ.get("KP_TEST_CHROMA_URL", "")
 VENV_BIN = Path(sys.executable).parent
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[int]:
+    """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yields the port."""
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
 
 
 def free_port() -> int:

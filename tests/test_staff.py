@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
-import threading
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -23,11 +21,10 @@ from urllib.parse import urlencode
 
 import gradio as gr
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from fastapi import FastAPI
 
-from conftest import hashing, make_corpus, write_files
+from conftest import hashing, make_corpus, serve_in_thread, write_files
 from kp_assistant.assistant import Assistant
 from kp_assistant.auth import (
     LoginLimiter,
@@ -511,21 +508,8 @@ def serving(settings: Settings) -> Iterator[Server]:
     assistant = Assistant.from_settings(settings)
     assistant.ingest()
     app = create_app(assistant, settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield Server(sock.getsockname()[1], app, assistant, settings.corpus_dir.resolve())
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(app) as port:
+        yield Server(port, app, assistant, settings.corpus_dir.resolve())
 
 
 def staff_settings(tmp: Path, **overrides: object) -> Settings:

@@ -8,9 +8,6 @@ from __future__ import annotations
 import http.client
 import itertools
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +16,8 @@ from typing import Any
 import docx
 import gradio as gr
 import pytest
-import uvicorn
 
+from conftest import serve_in_thread
 from kp_assistant.assistant import Assistant
 from kp_assistant.errors import KPError
 from kp_assistant.models import Answer, Citation
@@ -258,22 +255,8 @@ def test_build_ui_builds_blocks_without_launching(assistant: Assistant) -> None:
 
 @contextmanager
 def serving(assistant: Assistant) -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(assistant), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
+    with serve_in_thread(create_app(assistant)) as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def fetch(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
