@@ -66,6 +66,9 @@ def __getattr__(name: str) -> Any:
 
 def main() -> int:
     from kp_assistant.errors import KPError
+    from kp_assistant.startup import skip_gradio_stub_rewrite, warm_up
+
+    skip_gradio_stub_rewrite()
     from kp_assistant.ui import launch
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -81,6 +84,7 @@ def main() -> int:
                 f"Indexet i {settings.index_dir} är tomt; kör `kp-assistant ingest` först.",
                 file=sys.stderr,
             )
+        warm_up(assistant)
         launch(assistant, settings)
     except KPError as exc:
         print(f"Fel: {exc}", file=sys.stderr)

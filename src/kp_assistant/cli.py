@@ -128,10 +128,15 @@ def ask(questions: tuple[str, ...], index_dir: Path | None, as_json: bool) -> No
 @user_errors
 def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     """Start the chat in the browser."""
-    from .ui import launch
+    from .startup import skip_gradio_stub_rewrite, warm_up
 
     settings = _settings(index_dir, host=host, port=port)
-    launch(_assistant(settings), settings)
+    assistant = _assistant(settings)
+    warm_up(assistant)  # runs while gradio is imported and the app is built
+    skip_gradio_stub_rewrite()
+    from .ui import launch
+
+    launch(assistant, settings)
 
 
 @main.command()
