@@ -7,7 +7,14 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from conftest import hashing, make_corpus
-from kp_assistant.aggregate import answer_both, answer_from_registry, filters_for, find_peers
+from kp_assistant.aggregate import (
+    answer_both,
+    answer_from_registry,
+    asks_both,
+    both_sources,
+    filters_for,
+    find_peers,
+)
 from kp_assistant.assistant import Assistant
 from kp_assistant.cli import main
 from kp_assistant.models import Chunk
@@ -91,6 +98,12 @@ def test_both_rounds_intersects_the_dated_documents() -> None:
     assert answer is not None
     assert answer.text.splitlines()[1:] == ["- Kalix kommun [1][2]", "- Växjö kommun [3][4]"]
     assert {c.source for c in answer.citations} == {"2019.txt", "2020.txt"}
+    # only the dated documents' chunks are needed, and they give the same answer
+    needed = both_sources(q, chunks)
+    assert needed == {"2019.txt", "2020.txt"}
+    same = answer_both(q, [c for c in chunks if c.source in needed])
+    assert same is not None and same.text == answer.text and same.citations == answer.citations
+    assert not asks_both(Question.parse("Vilka kommuner fick medel i juni 2020?"))
 
 
 def test_peer_finder_ranks_shared_themes_first() -> None:

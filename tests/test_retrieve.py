@@ -142,3 +142,17 @@ def test_a_query_with_no_known_words_still_gets_dense_hits(indexed: Store) -> No
 def test_search_on_an_empty_index(tmp_path: Path) -> None:
     store = Store(tmp_path / "empty")
     assert retriever(store).search("plast") == []
+
+
+def test_a_chunk_deleted_meanwhile_gives_its_place_to_the_next(
+    indexed: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dense search reads ids only; a chunk whose text is gone when it is read (another
+    process deleted it) leaves the ranking, so k hits still come back."""
+    full = retriever(indexed, keyword_weight=0).search("dricksvatten", k=4)
+    gone = full[0].chunk.id
+    real_get = indexed.get
+    monkeypatch.setattr(indexed, "get", lambda ids: [c for c in real_get(ids) if c.id != gone])
+    hits = retriever(indexed, keyword_weight=0).search("dricksvatten", k=3)
+    assert [h.chunk.id for h in hits] == [h.chunk.id for h in full[1:]]
+    assert [h.dense_rank for h in hits] == [1, 2, 3]

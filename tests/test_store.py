@@ -175,3 +175,39 @@ def test_reset_drops_everything(built: Settings) -> None:
     assert not (built.index_dir / "keyword").exists()
     reopened = Store.from_settings(built)
     assert reopened.is_empty() and reopened.count() == 0
+
+
+def test_large_reads_go_a_page_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite caps the variables of one statement, so a read of every chunk is split up; the
+    pages together give what one read gives, in the same order."""
+    from kp_assistant import store as store_module
+
+    monkeypatch.setattr(store_module, "PAGE", 3)
+    store = Store(tmp_path / "index")
+    chunks = [
+        Chunk(id=f"{src}-{i:04d}", source=src, page=None, title=src, heading="", text=f"{src} {i}",
+              doc_hash=src)
+        for src in ("b.md", "a.md", "c.md")
+        for i in range(3 if src != "c.md" else 2)
+    ]
+    store.add(chunks, HashingEmbedder().embed_passages([c.text for c in chunks]))
+    store.save_manifest(Manifest(embedder="hashing-256", files={
+        src: FileRecord(hash=src, chunks=[c.id for c in chunks if c.source == src])
+        for src in ("a.md", "b.md", "c.md")
+    }))
+    assert store.all_chunks() == chunks  # storage order, across three pages
+    assert store.stored_ids() == {c.id for c in chunks}
+    ids = [c.id for c in reversed(chunks)]
+    assert [c.id for c in store.get(ids)] == ids
+    assert [c.id for c in store.first_chunks()] == ["a.md-0000", "b.md-0000", "c.md-0000"]
+    assert store.chunks_of({"c.md", "b.md"}) == [c for c in chunks if c.source != "a.md"]
+    assert store.fingerprint() == store.manifest.fingerprint()
+
+    # a saved manifest replaces what was worked out from the old one
+    store.save_manifest(Manifest(embedder="hashing-256", files={
+        "c.md": FileRecord(hash="c.md", chunks=["c.md-0000", "c.md-0001"]),
+    }))
+    assert [c.id for c in store.first_chunks()] == ["c.md-0000"]
+    assert [c.source for c in store.all_chunks()] == ["c.md", "c.md"]
+    assert store.chunks_of({"b.md"}) == []
+    assert store.fingerprint() == store.manifest.fingerprint()

@@ -130,14 +130,37 @@ def line_for(g: PartnershipGroup, lang: Lang) -> str:
 
 def _named_parties(text: str, groups: Sequence[PartnershipGroup]) -> set[str]:
     swedish = {m.place.official for m in find_places(text, {"kommun", "region"})}
-    known = {p for g in groups for p in g.swedish}
+    known, partners_by_word = _parties_of(groups)
     words = {w.casefold() for w in re.findall(r"[\w'’-]+", text)}
     partners = {
-        partner_key(g.partner)
-        for g in groups
-        if partner_key(g.partner) and set(partner_key(g.partner).split()) <= words
+        key
+        for w in words
+        for key, key_words in partners_by_word.get(w, ())
+        if key_words <= words
     }
     return (swedish & known) | partners
+
+
+_ByWord = dict[str, list[tuple[str, frozenset[str]]]]
+_PARTIES: list[tuple[Sequence[PartnershipGroup], tuple[frozenset[str], _ByWord]]] = []
+
+
+def _parties_of(groups: Sequence[PartnershipGroup]) -> tuple[frozenset[str], _ByWord]:
+    """The Swedish parties of the registry, and its partner keys by their first word.
+
+    Kept for the last registry seen (the store hands out the same list until it changes):
+    working them out anew took time in proportion to the registry on every question.
+    """
+    if _PARTIES and _PARTIES[0][0] is groups:
+        return _PARTIES[0][1]
+    known = frozenset(p for g in groups for p in g.swedish)
+    by_word: _ByWord = {}
+    for key in dict.fromkeys(partner_key(g.partner) for g in groups):
+        if key:
+            key_words = frozenset(key.split())
+            by_word.setdefault(key.split()[0], []).append((key, key_words))
+    _PARTIES[:] = [(groups, (known, by_word))]
+    return known, by_word
 
 
 def _is_region(party: str) -> bool:
@@ -153,11 +176,34 @@ _DATED = re.compile(
 )
 
 
+def asks_both(q: Question) -> bool:
+    """Whether the question asks what two or more dated decisions have in common: only then
+    does `answer_both` need the chunks (reading them all takes seconds in a large index)."""
+    return len(_DATED.findall(q.text)) >= 2 and bool(_BOTH.search(q.text))
+
+
+def both_sources(q: Question, first_chunks: Sequence[Chunk]) -> set[str]:
+    """The documents dated to any decision the question names, from their first chunks:
+    `answer_both` over only their chunks answers as it does over every chunk."""
+    if not (_BY_DATE and _BY_DATE[0][0] is first_chunks):  # the store's list, until it changes
+        by_date: dict[tuple[str, str], set[str]] = {}
+        for c in first_chunks:
+            for date in _head_dates(c):
+                by_date.setdefault(date, set()).add(c.source)
+        _BY_DATE[:] = [(first_chunks, by_date)]
+    by_date = _BY_DATE[0][1]
+    dates = [(m.group(1).lower()[:3], m.group(2)) for m in _DATED.finditer(q.text)]
+    return set().union(*(by_date.get(date, set()) for date in dates))
+
+
+_BY_DATE: list[tuple[Sequence[Chunk], dict[tuple[str, str], set[str]]]] = []
+
+
 def answer_both(q: Question, chunks: Sequence[Chunk]) -> Answer | None:
     """Municipalities and regions named in every one of two or more dated decisions."""
-    dates = [(m.group(1).lower()[:3], m.group(2)) for m in _DATED.finditer(q.text)]
-    if len(dates) < 2 or not _BOTH.search(q.text):
+    if not asks_both(q):
         return None
+    dates = [(m.group(1).lower()[:3], m.group(2)) for m in _DATED.finditer(q.text)]
     by_doc: dict[str, list[Chunk]] = {}
     for c in chunks:
         by_doc.setdefault(c.source, []).append(c)
@@ -209,11 +255,13 @@ def answer_both(q: Question, chunks: Sequence[Chunk]) -> Answer | None:
 
 def _dated(chunks: Sequence[Chunk], month: str, year: str) -> bool:
     """Whether a document is dated to the month: its title or opening lines name it."""
-    first = min(chunks, key=lambda c: c.id)
+    return (month, year) in _head_dates(min(chunks, key=lambda c: c.id))
+
+
+def _head_dates(first: Chunk) -> set[tuple[str, str]]:
+    """(month, year) of every date in a document's title or opening lines."""
     head = f"{first.title}\n{first.heading}\n{first.text[:400]}".lower()
-    return any(
-        m.group(1).lower()[:3] == month and m.group(2) == year for m in _DATED.finditer(head)
-    )
+    return {(m.group(1).lower()[:3], m.group(2)) for m in _DATED.finditer(head)}
 
 
 # -- peer finder ----------------------------------------------------------------------------

@@ -128,7 +128,14 @@ class Assistant:
         resolved = contextualise(question, history)
         started = time.perf_counter()
         # imported here: `ingest` alone should not pay for the answer machinery at start-up
-        from .aggregate import answer_both, answer_from_registry, answer_peers, is_peer_request
+        from .aggregate import (
+            answer_both,
+            answer_from_registry,
+            answer_peers,
+            asks_both,
+            both_sources,
+            is_peer_request,
+        )
         from .answer import Composer
         from .question import Question, expand_query
 
@@ -136,7 +143,10 @@ class Assistant:
         groups = self.store.partnerships()
         listed = None
         if q.wants_list:
-            listed = answer_from_registry(q, groups) or answer_both(q, self.store.all_chunks())
+            listed = answer_from_registry(q, groups) or (
+                answer_both(q, self.store.chunks_of(both_sources(q, self.store.first_chunks())))
+                if asks_both(q) else None
+            )
         elif is_peer_request(q.text):
             listed = answer_peers(q, groups, self.embedder)
         if listed is not None:

@@ -13,6 +13,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from .embedding import Embedder
@@ -124,6 +125,7 @@ def partner_name(written: str) -> str:
     return name
 
 
+@lru_cache(maxsize=1 << 16)  # asked for every partnership in the registry, for each question
 def partner_key(written: str) -> str:
     """What two spellings of one partner share: "Bihać", "Bihac" and "bihac" -> "bihac"."""
     name = unicodedata.normalize("NFKD", partner_name(written).casefold())

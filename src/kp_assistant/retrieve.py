@@ -39,20 +39,28 @@ class Retriever:
 
     def search(self, query: str, k: int = 8, *, keyword_query: str | None = None) -> list[Hit]:
         """The k best chunks. `keyword_query` may add words (translations) for bm25 only."""
-        dense: list[tuple[Chunk, float]] = []
+        dense: list[tuple[str, float]] = []
         if self.weights["dense"] > 0:
             vector = self.embedder.embed_queries([query])[0]
-            dense = self.store.dense_search(vector, self.depth)
+            dense = self.store.dense_ids(vector, self.depth)
         keyword = (self.store.keyword().search(keyword_query or query, self.depth)
                    if self.weights["keyword"] > 0 else [])
-        fused = rrf(  # both rankings go deeper than k, so a chunk strong in one half counts
-            {"dense": [c.id for c, _ in dense], "keyword": [cid for cid, _ in keyword]},
-            self.weights, self.rrf_k,
-        )[:k]
-        chunks = {c.id: c for c, _ in dense}
-        missing = [cid for cid, _ in fused if cid not in chunks]
-        chunks.update({c.id: c for c in self.store.get(missing)})
-        dense_rank = {c.id: (i, s) for i, (c, s) in enumerate(dense, start=1)}
+        chunks: dict[str, Chunk] = {}
+        while True:
+            fused = rrf(  # both rankings go deeper than k, so a chunk strong in one half counts
+                {"dense": [cid for cid, _ in dense], "keyword": [cid for cid, _ in keyword]},
+                self.weights, self.rrf_k,
+            )[:k]
+            # only the texts of the chunks that made it are read
+            wanted = [cid for cid, _ in fused if cid not in chunks]
+            chunks.update({c.id: c for c in self.store.get(wanted)})
+            # a chunk deleted meanwhile by an ingest run in another process leaves the dense
+            # ranking, and the next one moves up
+            gone = {cid for cid in wanted if cid not in chunks}
+            if not any(cid in gone for cid, _ in dense):
+                break
+            dense = [(cid, s) for cid, s in dense if cid not in gone]
+        dense_rank = {cid: (i, s) for i, (cid, s) in enumerate(dense, start=1)}
         keyword_rank = {cid: i for i, (cid, _) in enumerate(keyword, start=1)}
         return [
             Hit(

@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COLLECTION = "kp_chunks"
+# Chunks per read of the whole collection: Chroma turns a read into one SQL statement, and
+# SQLite refuses one with more than 32,766 variables (about 30,000 chunks).
+PAGE = 5000
 MANIFEST_VERSION = 1
 SQLITE_FILE = "chroma.sqlite3"  # Chroma's name for its database in the persistent folder
 
@@ -118,6 +121,13 @@ class Store:
         self._reopen = False
         self._manifest: Manifest | None = None
         self._manifest_error: CorruptIndex | None = None
+        # what every query needs from the manifest, worked out once per manifest
+        self._derived: tuple[Manifest, int, frozenset[str], str] | None = None
+        self._first: tuple[Manifest, int, list[Chunk]] | None = None
+        # Chroma's chunk count: counting takes time in proportion to the collection (10 ms
+        # at 100,000 chunks), so it is asked again only after a write or a new manifest
+        self._writes = 0
+        self._counted: tuple[Manifest | None, int, int] | None = None
         self._seen = self._on_disk()
         self._load_manifest()
         self._keyword: KeywordIndex | None = None
@@ -167,6 +177,7 @@ class Store:
 
     def _close_client(self) -> None:
         client, self._client, self._coll, self._reopen = self._client, None, None, False
+        self._writes += 1
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
@@ -283,10 +294,28 @@ class Store:
     def is_empty(self) -> bool:
         return not self.manifest.files
 
-    def _listed(self) -> set[str] | None:
+    def _listed(self) -> frozenset[str] | None:
         """The chunk ids readers may see; None for a Store used without a manifest."""
         manifest = self.manifest
-        return manifest.chunk_ids() if manifest.files else None
+        return self._ids_and_fingerprint(manifest)[0] if manifest.files else None
+
+    def fingerprint(self) -> str:
+        """The current manifest's fingerprint."""
+        return self._ids_and_fingerprint(self.manifest)[1]
+
+    def _ids_and_fingerprint(self, manifest: Manifest) -> tuple[frozenset[str], str]:
+        """The manifest's chunk ids and fingerprint, kept while the manifest is current.
+
+        Both take time in proportion to the index (a sort and a hash over 100,000 ids is
+        about 0.1 s), and every query needs them. A saved or reloaded manifest is a new
+        object, so the identity check sees every change.
+        """
+        derived = self._derived
+        if derived is None or derived[0] is not manifest or derived[1] != len(manifest.files):
+            ids = frozenset(manifest.chunk_ids())
+            derived = (manifest, len(manifest.files), ids, manifest.fingerprint())
+            self._derived = derived
+        return derived[2], derived[3]
 
     # -- chunks ---------------------------------------------------------------------------
     # Reads return only chunks the manifest lists: a run stores a file's chunks before the
@@ -294,6 +323,7 @@ class Store:
 
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         self.begin_change()
+        self._writes += 1
         with self._using() as coll:
             for start in range(0, len(chunks), 1000):
                 part = chunks[start : start + 1000]
@@ -309,14 +339,14 @@ class Store:
         if not ids:
             return
         self.begin_change()
+        self._writes += 1
         with self._using() as coll:
             for start in range(0, len(ids), 1000):
                 coll.delete(ids=ids[start : start + 1000])
 
     def stored_ids(self) -> set[str]:
         """Every chunk id in Chroma, listed or not: what a repair compares with the manifest."""
-        with self._using() as coll:
-            return set(coll.get(include=[])["ids"])
+        return {cid for cid, _, _ in self._everything(include=[])}
 
     def count(self) -> int:
         with self._using() as coll:
@@ -327,30 +357,100 @@ class Store:
         ids = [i for i in ids if listed is None or i in listed]
         if not ids:
             return []
+        by_id: dict[str, Chunk] = {}
         with self._using() as coll:
-            res = coll.get(ids=ids, include=["documents", "metadatas"])
-        by_id = {
-            cid: _chunk(cid, doc, meta)
-            for cid, doc, meta in zip(res["ids"], res["documents"] or [], res["metadatas"] or [],
-                                      strict=True)
-        }
+            for start in range(0, len(ids), PAGE):
+                res = coll.get(ids=ids[start : start + PAGE], include=["documents", "metadatas"])
+                by_id.update(
+                    (cid, _chunk(cid, doc, meta))
+                    for cid, doc, meta in zip(res["ids"], res["documents"] or [],
+                                              res["metadatas"] or [], strict=True)
+                )
         return [by_id[i] for i in ids if i in by_id]
+
+    def first_chunks(self) -> Sequence[Chunk]:
+        """The first chunk (lowest id) of every indexed document, kept while the manifest is
+        current (the same list each time; callers must not change it): what dates a
+        document, read without reading every chunk."""
+        manifest = self.manifest
+        cached = self._first
+        if cached is None or cached[0] is not manifest or cached[1] != len(manifest.files):
+            heads = [min(rec.chunks) for _, rec in sorted(manifest.files.items()) if rec.chunks]
+            cached = (manifest, len(manifest.files), self.get(heads))
+            self._first = cached
+        return cached[2]
+
+    def chunks_of(self, sources: Collection[str]) -> list[Chunk]:
+        """Every chunk of these documents, in the order `all_chunks` gives them."""
+        if not sources:
+            return []
+        if len(sources) > PAGE:  # a filter that long is more than SQLite takes
+            return [c for c in self.all_chunks() if c.source in sources]
+        listed = self._listed()
+        out: list[Chunk] = []
+        with self._using() as coll:
+            while True:
+                res = coll.get(where={"source": {"$in": sorted(sources)}}, limit=PAGE,
+                               offset=len(out), include=["documents", "metadatas"])
+                out += (_chunk(cid, doc, meta) for cid, doc, meta in
+                        zip(res["ids"], res["documents"] or [], res["metadatas"] or [],
+                            strict=True))
+                if len(res["ids"]) < PAGE:
+                    break
+        return [c for c in out if listed is None or c.id in listed]
 
     def all_chunks(self) -> list[Chunk]:
         listed = self._listed()
-        with self._using() as coll:
-            res = coll.get(include=["documents", "metadatas"])
         return [
             _chunk(cid, doc, meta)
-            for cid, doc, meta in zip(res["ids"], res["documents"] or [], res["metadatas"] or [],
-                                      strict=True)
+            for cid, doc, meta in self._everything(include=["documents", "metadatas"])
+            if listed is None or cid in listed
+        ]
+
+    def _everything(self, include: list[str]) -> list[tuple[str, Any, Any]]:
+        """(id, document, metadata) of every stored chunk, read a page at a time."""
+        out: list[tuple[str, Any, Any]] = []
+        with self._using() as coll:
+            while True:
+                res = coll.get(include=include, limit=PAGE, offset=len(out))
+                ids = res["ids"]
+                docs = res["documents"] if "documents" in include else None
+                metas = res["metadatas"] if "metadatas" in include else None
+                out += zip(ids, docs or [None] * len(ids), metas or [None] * len(ids),
+                           strict=True)
+                if len(ids) < PAGE:
+                    return out
+
+    def _stored_count(self, coll: Any) -> int:
+        """coll.count(), remembered until this store writes or the manifest changes (an
+        ingest run in another process saves its manifest after its writes)."""
+        key = (self._manifest, self._writes)
+        counted = self._counted
+        if counted is None or counted[0] is not key[0] or counted[1] != key[1]:
+            counted = (key[0], key[1], int(coll.count()))
+            self._counted = counted
+        return counted[2]
+
+    def dense_ids(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The ids of the k nearest listed chunks, with their similarity; `get` reads the
+        texts of those that are needed (four times faster than reading k texts here)."""
+        listed = self._listed()
+        with self._using() as coll:
+            n = self._stored_count(coll)
+            if n == 0:
+                return []
+            res = coll.query(query_embeddings=[vector.tolist()], n_results=min(k, n),
+                             include=["distances"])
+        return [
+            (cid, 1.0 - float(dist))
+            for cid, dist in zip(res["ids"][0], (res["distances"] or [[]])[0], strict=True)
             if listed is None or cid in listed
         ]
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
         listed = self._listed()
         with self._using() as coll:
-            n = int(coll.count())
+            n = self._stored_count(coll)
             if n == 0:
                 return []
             res = coll.query(
@@ -374,7 +474,7 @@ class Store:
         While an ingest run is under way (or after one died) the last saved index serves:
         the run saves the new one at its end, and a reader must not race it to the folder.
         """
-        fingerprint = self.manifest.fingerprint()
+        fingerprint = self.fingerprint()
         cached = self._keyword
         if cached is not None and cached.fingerprint == fingerprint:
             return cached
@@ -390,7 +490,7 @@ class Store:
         return loaded
 
     def keyword_stale(self) -> bool:
-        return KeywordIndex.saved_fingerprint(self.keyword_dir) != self.manifest.fingerprint()
+        return KeywordIndex.saved_fingerprint(self.keyword_dir) != self.fingerprint()
 
     def rebuild_keyword(self, *, save: bool = True) -> KeywordIndex:
         manifest = self.manifest
@@ -470,6 +570,7 @@ class Store:
                     self._close_client()
                     shutil.rmtree(self.chroma_dir, ignore_errors=True)
             self._coll = None
+            self._writes += 1
             self.manifest_path.unlink(missing_ok=True)
             self._seen = self._on_disk()
         shutil.rmtree(self.keyword_dir, ignore_errors=True)
