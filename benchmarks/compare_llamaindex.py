@@ -34,16 +34,15 @@ from typing import Any
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
+from li_embedding import KPEmbedding
 from llama_index.core import Settings as LlamaSettings
 from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.constants import DEFAULT_SIMILARITY_TOP_K
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from machine import append_section, describe_machine
 
 from kp_assistant.assistant import Assistant
-from kp_assistant.embedding import Embedder, make_embedder
+from kp_assistant.embedding import make_embedder
 from kp_assistant.evaluate import load_qa, run_eval, score_answer, summarise
 from kp_assistant.models import Answer, Citation
 from kp_assistant.settings import Settings
@@ -76,28 +75,6 @@ BINARY_SUFFIXES = (".pdf", ".docx")
 
 OVERALL_COLUMNS = ["hit@1", "hit@5", "MRR", "must_mention", "refusal acc.", "false refusals",
                    "answer chars (median)"]
-
-
-class KPEmbedding(BaseEmbedding):
-    """A kp-assistant Embedder seen as a LlamaIndex embedding model."""
-
-    _embedder: Embedder = PrivateAttr()
-
-    def __init__(self, embedder: Embedder) -> None:
-        super().__init__(model_name=embedder.name, embed_batch_size=embedder.batch_size)
-        self._embedder = embedder
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._embedder.embed_queries([query])[0].tolist()
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._embedder.embed_passages([text])[0].tolist()
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._embedder.embed_passages(texts).tolist()
 
 
 def installed(module: str) -> bool:
