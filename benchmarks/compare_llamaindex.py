@@ -39,7 +39,7 @@ from llama_index.core import Settings as LlamaSettings
 from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
 from llama_index.core.constants import DEFAULT_SIMILARITY_TOP_K
 from llama_index.vector_stores.chroma import ChromaVectorStore
-from machine import append_section, describe_machine
+from machine import markdown_table, publish
 
 from kp_assistant.assistant import Assistant
 from kp_assistant.embedding import make_embedder
@@ -197,14 +197,8 @@ def fmt(value: object) -> str:
     return "–" if value is None else str(value)
 
 
-def markdown(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def overall_table(results: list[Result]) -> str:
-    return markdown(["backend", "configuration", *OVERALL_COLUMNS],
+    return markdown_table(["backend", "configuration", *OVERALL_COLUMNS],
                     [[r.backend, r.config, *overall_cells(r)] for r in results])
 
 
@@ -218,7 +212,8 @@ def by_type_table(results: list[Result]) -> str:
         rows.append([result.backend, result.config,
                      *(f"{fmt(blocks[t]['gold_hit@5'])} / {fmt(blocks[t]['must_mention'])}"
                        for t in types)])
-    return markdown(["backend", "configuration", *(f"{t} (n={counts[t]})" for t in types)], rows)
+    head = ["backend", "configuration", *(f"{t} (n={counts[t]})" for t in types)]
+    return markdown_table(head, rows)
 
 
 def best_hit5(results: list[Result]) -> str:
@@ -317,12 +312,9 @@ def main() -> None:
         *notes,
         winner_line(results),
     ])
-    print(text)
     print(f"wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    if not args.no_append:
-        append_section("kp-assistant against the LlamaIndex default recipe", text,
-                       "python benchmarks/compare_llamaindex.py " + " ".join(sys.argv[1:]),
-                       describe_machine())
+    publish("kp-assistant against the LlamaIndex default recipe", text,
+            append=not args.no_append)
 
 
 if __name__ == "__main__":

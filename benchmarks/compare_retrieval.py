@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from machine import append_section, describe_machine
+from machine import markdown_table, publish
 
 from kp_assistant.assistant import Assistant
 from kp_assistant.evaluate import run_eval
@@ -48,16 +48,8 @@ def main() -> None:
         overall = report["summary"]["overall"]
         rows.append([label, *(str(overall[c]) for c in COLUMNS)])
         print(label, overall, file=sys.stderr)
-    table = ["| configuration | " + " | ".join(COLUMNS) + " |",
-             "|---" * (len(COLUMNS) + 1) + "|"]
-    table += ["| " + " | ".join(r) + " |" for r in rows]
-    text = "\n".join(table)
-    print(text)
-    if not args.no_append:
-        append_section("Answer quality by backend and fusion weights", text,
-                       "python benchmarks/compare_retrieval.py " + " ".join(sys.argv[1:]),
-                       describe_machine())
-
+    publish("Answer quality by backend and fusion weights",
+            markdown_table(["configuration", *COLUMNS], rows), append=not args.no_append)
 
 if __name__ == "__main__":
     main()

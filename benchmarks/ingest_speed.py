@@ -212,7 +212,7 @@ def main() -> None:
         print(json.dumps(child(backend, int(batch), args.corpus, full == "1", args.repeat)))
         return
 
-    from machine import append_section, describe_machine
+    from machine import markdown_table, publish
 
     load_before = os.getloadavg()
     rows = []
@@ -233,16 +233,10 @@ def main() -> None:
     load_after = os.getloadavg()
     head = ["variant", "chunks", "tokens", "matmul GFLOP/s", "raw s", "raw tok/s", "raw η",
             "ingest s", "ingest tok/s", "ingest η", "overhead"]
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    lines.append(f"\nMedians of {args.repeat} runs per variant; load average "
-                 f"{load_before[0]:.2f} before, {load_after[0]:.2f} after.")
-    table = "\n".join(lines)
-    print(table)
-    if not args.no_append:
-        append_section("Ingestion speed against the matmul limit", table,
-                       "python benchmarks/ingest_speed.py " + " ".join(sys.argv[1:]),
-                       describe_machine())
+    table = markdown_table(head, rows) + (
+        f"\n\nMedians of {args.repeat} runs per variant; load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after.")
+    publish("Ingestion speed against the matmul limit", table, append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from machine import append_section, describe_machine
+from machine import publish
 
 from kp_assistant.assistant import Assistant
 from kp_assistant.chunking import chunk_id
@@ -495,11 +495,7 @@ def main() -> None:
         print(f"{size}: {json.dumps(m)}", file=sys.stderr)
         rows.append((built[size], m))
     text = table(rows) + "\n" + notes(rows, base, args)
-    print(text)
-    if not args.no_append:
-        append_section("Query latency at 1k, 10k and 100k chunks", text,
-                       "python benchmarks/latency_scale.py " + " ".join(sys.argv[1:]),
-                       describe_machine())
+    publish("Query latency at 1k, 10k and 100k chunks", text, append=not args.no_append)
 
 
 if __name__ == "__main__":

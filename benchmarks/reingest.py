@@ -23,7 +23,6 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shlex
@@ -36,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from machine import append_section, describe_machine
+from machine import markdown_table, publish
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_UNCHANGED = 0.03  # an unchanged re-run may cost at most 3 % of the cold run
@@ -124,18 +123,7 @@ def table(steps: list[Step]) -> str:
                      f"{s.inproc_s:.2f}", f"{s.wall_s:.2f}",
                      f"{s.inproc_s / cold.inproc_s:.1%}", f"{s.wall_s / cold.wall_s:.1%}",
                      f"{s.peak_mb:.0f}"])
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        exe = exe.relative_to(Path.cwd())
-    script = Path(sys.argv[0])
-    with contextlib.suppress(ValueError):
-        script = script.resolve().relative_to(REPO)
-    return shlex.join([str(exe), str(script), *sys.argv[1:]])
+    return markdown_table(head, rows)
 
 
 def main() -> None:
@@ -204,11 +192,7 @@ def main() -> None:
         f"at end {' / '.join(f'{v:.2f}' for v in load_end)}.",
     ]
     text = table(steps) + "\n\n" + "\n".join(f"- {n}" for n in notes)
-    print(text)
-    if not args.no_append:
-        append_section("Re-ingestion of the bundled corpus", text, command_line(),
-                       describe_machine())
-        print("appended to docs/benchmarks.md", file=sys.stderr)
+    publish("Re-ingestion of the bundled corpus", text, append=not args.no_append)
     if not (edit_ok and delete_ok):
         sys.exit(1)
 

@@ -23,7 +23,6 @@ import contextlib
 import http.client
 import json
 import os
-import shlex
 import signal
 import socket
 import statistics
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from machine import append_section, describe_machine
+from machine import markdown_table, publish
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 10.0
@@ -260,18 +259,7 @@ def table(runs: list[Run], extra: int) -> str:
                  f"**{fmt(median('peak_mb'), 0)}**",
                  fmt(statistics.median(all_ms), 0) if all_ms else "–",
                  fmt(median("load_before"), 2)])
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        exe = exe.relative_to(Path.cwd())
-    script = Path(sys.argv[0])
-    with contextlib.suppress(ValueError):
-        script = script.resolve().relative_to(REPO)
-    return shlex.join([str(exe), str(script), *sys.argv[1:]])
+    return markdown_table(head, rows)
 
 
 def main() -> None:
@@ -321,11 +309,7 @@ def main() -> None:
         f"Load average (1/5/15 min) at start {' / '.join(f'{v:.2f}' for v in load_start)}, "
         f"at end {' / '.join(f'{v:.2f}' for v in load_end)}."
     )
-    print(text)
-    if not args.no_append:
-        append_section("Start-up of `kp-assistant serve`", text, command_line(),
-                       describe_machine())
-        print("appended to docs/benchmarks.md", file=sys.stderr)
+    publish("Start-up of `kp-assistant serve`", text, append=not args.no_append)
 
 
 if __name__ == "__main__":
