@@ -151,8 +151,9 @@ def _parties_of(groups: Sequence[PartnershipGroup]) -> tuple[frozenset[str], _By
     Kept for the last registry seen (the store hands out the same list until it changes):
     working them out anew took time in proportion to the registry on every question.
     """
-    if _PARTIES and _PARTIES[0][0] is groups:
-        return _PARTIES[0][1]
+    entry = _PARTIES[0] if _PARTIES else None  # one read: another thread may replace it
+    if entry is not None and entry[0] is groups:
+        return entry[1]
     known = frozenset(p for g in groups for p in g.swedish)
     by_word: _ByWord = {}
     for key in dict.fromkeys(partner_key(g.partner) for g in groups):
@@ -185,13 +186,15 @@ def asks_both(q: Question) -> bool:
 def both_sources(q: Question, first_chunks: Sequence[Chunk]) -> set[str]:
     """The documents dated to any decision the question names, from their first chunks:
     `answer_both` over only their chunks answers as it does over every chunk."""
-    if not (_BY_DATE and _BY_DATE[0][0] is first_chunks):  # the store's list, until it changes
-        by_date: dict[tuple[str, str], set[str]] = {}
+    entry = _BY_DATE[0] if _BY_DATE else None  # one read: another thread may replace it
+    if entry is not None and entry[0] is first_chunks:  # the store's list, until it changes
+        by_date = entry[1]
+    else:
+        by_date = {}
         for c in first_chunks:
             for date in _head_dates(c):
                 by_date.setdefault(date, set()).add(c.source)
         _BY_DATE[:] = [(first_chunks, by_date)]
-    by_date = _BY_DATE[0][1]
     dates = [(m.group(1).lower()[:3], m.group(2)) for m in _DATED.finditer(q.text)]
     return set().union(*(by_date.get(date, set()) for date in dates))
 
