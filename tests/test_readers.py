@@ -14,6 +14,7 @@ from pypdf.generic import ContentStream, DictionaryObject, NameObject
 
 from kp_assistant.errors import UnreadableDocument
 from kp_assistant.readers import SUPPORTED_SUFFIXES, read_document
+from make_bad_corpus import zip_bomb
 
 DEV_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev" / "corpus"
 PROGRAMME_PDF = "dev_programbeskrivning_kommunala_partnerskap.pdf"
@@ -408,25 +409,15 @@ def test_docx_zip_without_word_parts(tmp_path: Path) -> None:
     assert reason_for(tmp_path / "other.docx").startswith("not a valid .docx (")
 
 
-def _write_zeros_member(path: Path, megabytes: int) -> None:
-    chunk = bytes(1024 * 1024)
-    with (
-        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
-        archive.open("word/document.xml", "w", force_zip64=True) as member,
-    ):
-        for _ in range(megabytes):
-            member.write(chunk)
-
-
 def test_docx_zip_bomb_over_size_limit(tmp_path: Path) -> None:
-    _write_zeros_member(tmp_path / "bomb.docx", 300)
+    zip_bomb(tmp_path / "bomb.docx", 300)
 
     assert (tmp_path / "bomb.docx").stat().st_size < 5 * 1024 * 1024
     assert reason_for(tmp_path / "bomb.docx") == "suspicious archive (zip bomb?)"
 
 
 def test_docx_zip_bomb_by_ratio(tmp_path: Path) -> None:
-    _write_zeros_member(tmp_path / "dense.docx", 20)
+    zip_bomb(tmp_path / "dense.docx", 20)
 
     assert reason_for(tmp_path / "dense.docx") == "suspicious archive (zip bomb?)"
 
