@@ -399,7 +399,7 @@ def make_bad_corpus(folder: Path, *, big_text_mb: float = 50) -> dict[str, str]:
         "lankar/slinga_a.txt": (Path("slinga_b.txt"), "symbolic link loop"),
         "lankar/slinga_b.txt": (Path("slinga_a.txt"), "symbolic link loop"),
         "lankar/trasig.txt": (Path("finns_inte.txt"), "cannot read file"),
-        "lankar/ror.txt": (Path(".ror"), "not a regular file"),
+        "lankar/ror.txt": (Path(".ror"), "symbolic link to a hidden file"),
         "lankar/inne_i_korpusen.md": (Path("../namn/-rf.txt"), INDEXED),
     }
     (folder / "lankar").mkdir(exist_ok=True)

@@ -88,6 +88,7 @@ class Assistant:
         self.store = store
         self._embedder = embedder
         self._lock = threading.Lock()
+        self._stop = threading.Event()  # ends a running ingest at its next file
         self.embedder_id = embedder_id or (
             embedder.name if isinstance(embedder, Embedder) else embedder_name(self.settings)
         )
@@ -116,8 +117,12 @@ class Assistant:
         ingestor = Ingestor(self.store, lambda: self.embedder, self.embedder_id,
                             chunk_words=s.chunk_words, overlap=s.chunk_overlap,
                             read_timeout=s.read_timeout, read_memory_mb=s.read_memory_mb,
-                            read_max_chars=s.read_max_chars)
+                            read_max_chars=s.read_max_chars, stop=self._stop)
         return ingestor.run(paths or [s.corpus_dir], rebuild=rebuild, on_event=on_event)
+
+    def stop_ingest(self) -> None:
+        """Make a running (and any later) ingest stop at its next file: for shutdown."""
+        self._stop.set()
 
     def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
         question = question.strip()

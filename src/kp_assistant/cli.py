@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,9 +38,9 @@ def user_errors(f: F) -> F:
             return f(*args, **kwargs)
         except KPError as exc:
             raise click.ClickException(str(exc)) from exc
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             click.echo("Interrupted; the index stays consistent, re-run to continue.", err=True)
-            sys.exit(130)
+            sys.exit(143 if isinstance(exc, Terminated) else 130)
     return wrapper  # type: ignore[return-value]
 
 
@@ -54,6 +55,18 @@ def _settings(index_dir: Path | None, **extra: Any) -> Settings:
         raise KPError(f"Invalid configuration: {problems}") from exc
     except ValueError as exc:
         raise KPError(f"Invalid configuration: {' '.join(str(exc).split())}") from exc
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl+C: the run stops where it is and the index stays
+    consistent (every step of an ingest run is safe to interrupt)."""
+
+
+def _stop_on_sigterm() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _assistant(settings: Settings):  # type: ignore[no-untyped-def]
@@ -88,6 +101,7 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, as_js
 
     settings = _settings(index_dir)
     assistant = _assistant(settings)
+    _stop_on_sigterm()
     with ProgressPrinter(enabled=not as_json) as progress:
         summary = assistant.ingest(list(paths) or None, rebuild=rebuild, on_event=progress)
     if as_json:
@@ -196,7 +210,7 @@ def partnerships(index_dir: Path | None, theme: str | None, country: str | None,
 @click.option("--user", help="Print 'USER:hash', a line for KP_STAFF_FILE or KP_STAFF_USERS.")
 @user_errors
 def staff_password(user: str | None) -> None:
-    """Ask for a staff password (twice) and print its scrypt hash for the configuration."""
+    """Ask for a staff password (twice) and print its argon2id hash for the configuration."""
     from .auth import check_username, hash_password
 
     if user:

@@ -81,3 +81,13 @@ class VectorStoreFailed(IndexProblem):
             "`kp-assistant ingest --rebuild`."
         )
         self.where = where
+
+
+class IngestStopped(KPError):
+    """An ingest run was asked to stop (SIGTERM, server shutdown) and did, between files."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Inläsningen avbröts; indexet är oskadat och nästa körning fortsätter "
+            "(ingest stopped; the index is consistent, re-run to continue)."
+        )

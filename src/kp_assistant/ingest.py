@@ -7,12 +7,15 @@ import hashlib
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
+
 from .embedding import Embedder, QueryCache
-from .errors import KPError, UnreadableDocument
+from .errors import IngestStopped, KPError, UnreadableDocument
 from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, FileStatus, IngestSummary
 from .sandbox import Sandbox
 from .store import FileRecord, Manifest, Store
@@ -20,11 +23,12 @@ from .store import FileRecord, Manifest, Store
 log = logging.getLogger(__name__)
 
 # Part of every document hash: bump it when reading or chunking changes, to re-index all.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 # sentence vectors of the partnership registry, kept between runs (see QueryCache)
 QUERY_CACHE = "query_vectors.npz"
 
 EventHandler = Callable[[FileEvent], None]
+STOP_CHECK_CHUNKS = 64  # chunks embedded between two looks at the stop flag
 
 
 def discover(paths: Iterable[Path]) -> tuple[Path, dict[str, Path]]:
@@ -46,6 +50,19 @@ def discover(paths: Iterable[Path]) -> tuple[Path, dict[str, Path]]:
             if f.is_file() or f.is_symlink():
                 found[f.relative_to(root).as_posix()] = f
     return root, found
+
+
+def _hidden_target(path: Path, root: Path) -> bool:
+    """A link to a hidden file or folder of the corpus: hidden files are never indexed,
+    whatever name leads to them."""
+    if not path.is_symlink():
+        return False
+    try:
+        target = path.resolve()
+        parts = target.relative_to(root.resolve()).parts
+    except (OSError, RuntimeError, ValueError):  # loops and links out are reported later
+        return False
+    return any(part.startswith(".") for part in parts)
 
 
 def outside_root(path: Path, root: Path) -> bool:
@@ -79,8 +96,11 @@ class Ingestor:
         read_timeout: float = 60,
         read_memory_mb: int = 2048,
         read_max_chars: int | None = 10_000_000,
+        stop: threading.Event | None = None,
     ) -> None:
         self.store = store
+        # set from another thread (server shutdown) to end the run at its next file
+        self.stop = stop or threading.Event()
         # the run's own copy: the store's stays as last saved, for chat threads reading it
         self.manifest = Manifest()
         self._embedder = embedder
@@ -123,6 +143,7 @@ class Ingestor:
         done = 0
         try:
             for source, path in files.items():
+                self._check_stop()
                 done += 1
                 event = self._sync_file(source, path, summary, root)
                 changed |= event.status in ("added", "updated") or (
@@ -214,6 +235,8 @@ class Ingestor:
             return self._fail(source, "symbolic link loop", summary)
         if escapes:
             return self._fail(source, "symbolic link pointing outside the corpus", summary)
+        if _hidden_target(path, root):  # hidden files are never indexed, by any name
+            return self._fail(source, "symbolic link to a hidden file", summary)
         try:
             digest = file_hash(path, self.chunk_words, self.overlap)
         except OSError as exc:
@@ -253,8 +276,16 @@ class Ingestor:
 
     def _store_chunks(self, chunks: list[Chunk]) -> None:
         texts = [_embed_text(c) for c in chunks]
-        vectors = self.embedder.embed_passages(texts)
-        self.store.add(chunks, vectors)
+        parts = []
+        for start in range(0, len(texts), STOP_CHECK_CHUNKS):  # a long file stops midway too
+            self._check_stop()
+            parts.append(self.embedder.embed_passages(texts[start : start + STOP_CHECK_CHUNKS]))
+        self.store.add(chunks, np.vstack(parts))
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            # what is stored so far is consistent; the next run goes on from there
+            raise IngestStopped()
 
     def _fail(self, source: str, reason: str, summary: IngestSummary) -> FileEvent:
         log.warning("%s: %s", source, reason)
