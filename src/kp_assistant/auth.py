@@ -1,6 +1,8 @@
-"""Staff credentials: scrypt password hashes from configuration, signed sessions, a limiter.
+"""Staff credentials: password hashes from configuration, server-side sessions, a limiter.
 
-Pure logic, no HTTP: ui_login puts it in front of the staff area.
+Pure logic, no HTTP: ui_login puts it in front of the staff area. New hashes are argon2id
+(argon2-cffi); scrypt hashes written by earlier versions are still read, and replaced in
+KP_STAFF_FILE by an argon2id hash at the next successful login.
 """
 
 from __future__ import annotations
@@ -8,54 +10,54 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import os
 import re
 import secrets
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from argon2 import PasswordHasher, extract_parameters
+from argon2 import exceptions as argon2_errors
+
 from .errors import ConfigError
+from .sessions import MAX_SESSION_HOURS, Session, SessionStore
 from .settings import Settings
 
-SCHEME = "scrypt"
-DEFAULT_COST = (2**14, 8, 1)  # n, r, p: about 16 MB and 50 ms per check
-MAX_SESSION_HOURS = 12  # an active session is renewed, but never beyond this
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_SESSION_HOURS", "LoginLimiter", "Session", "StaffAuth", "hash_password"]
+
+SCRYPT = "scrypt"
 ATTEMPTS, ATTEMPT_WINDOW_S = 5, 15 * 60  # failed logins per client address and window
+ACCOUNT_ATTEMPTS = 10  # failed logins per account and window, from any address
+MAX_TRACKED = 10_000  # limiter keys held at once; see LoginLimiter.attempt
 FAILURE_DELAY_S = 0.5
+SESSIONS_FILE = "staff_sessions.sqlite3"
 _USER = re.compile(r"^[\w.@-]{1,64}$")
+_HASHER = PasswordHasher()  # argon2id with the library's recommended cost
 
 
 # -- password hashes ----------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=128 * n * r * p + (1 << 20)
-    )
-
-
-def hash_password(password: str, *, cost: tuple[int, int, int] = DEFAULT_COST) -> str:
-    """ "scrypt$n$r$p$salt$hash" with a random salt, for KP_STAFF_USERS or KP_STAFF_FILE."""
+def hash_password(password: str) -> str:
+    """An argon2id hash ("$argon2id$v=19$…") with a random salt, for the staff configuration."""
     if not password:
         raise ValueError("empty password")
-    n, r, p = cost
-    salt = secrets.token_bytes(16)
-    return f"{SCHEME}${n}${r}${p}${_b64(salt)}${_b64(_scrypt(password, salt, n, r, p))}"
+    return _HASHER.hash(password)
 
 
-def parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
-    """The parts of a stored hash; ValueError if it is not one this module writes."""
+def _parse_scrypt(encoded: str) -> tuple[int, int, int, bytes, bytes]:
     parts = encoded.split("$")
-    if len(parts) != 6 or parts[0] != SCHEME:
+    if len(parts) != 6 or parts[0] != SCRYPT:
         raise ValueError("expected scrypt$n$r$p$salt$hash")
     n, r, p = (int(x) for x in parts[1:4])
     # bounded, so that a bad configuration cannot make each login take gigabytes
@@ -67,12 +69,41 @@ def parse_hash(encoded: str) -> tuple[int, int, int, bytes, bytes]:
     return n, r, p, salt, digest
 
 
+def check_hash(encoded: str) -> None:
+    """ValueError unless `encoded` is an argon2 or scrypt hash this module can verify."""
+    if encoded.startswith("$argon2"):
+        try:
+            params = extract_parameters(encoded)
+        except Exception as exc:  # argon2 raises its own InvalidHashError
+            raise ValueError(f"not a valid argon2 hash ({exc})") from None
+        if params.memory_cost > 1 << 21 or params.time_cost > 20:
+            raise ValueError("argon2 cost out of range")
+        return
+    _parse_scrypt(encoded)
+
+
 def verify_password(password: str, encoded: str) -> bool:
+    if encoded.startswith("$argon2"):
+        try:
+            return _HASHER.verify(encoded, password)
+        except (argon2_errors.VerificationError, argon2_errors.InvalidHashError):
+            return False
     try:
-        n, r, p, salt, digest = parse_hash(encoded)
+        n, r, p, salt, digest = _parse_scrypt(encoded)
     except (ValueError, TypeError):
         return False
-    return hmac.compare_digest(_scrypt(password, salt, n, r, p), digest)
+    got = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32,
+                         maxmem=128 * n * r * p + (1 << 20))
+    return hmac.compare_digest(got, digest)
+
+
+def needs_rehash(encoded: str) -> bool:
+    if not encoded.startswith("$argon2"):
+        return True
+    try:
+        return _HASHER.check_needs_rehash(encoded)
+    except argon2_errors.InvalidHashError:
+        return True
 
 
 def check_username(name: str, where: str) -> None:
@@ -92,10 +123,10 @@ def parse_users(text: str, where: str = "KP_STAFF_USERS") -> dict[str, str]:
         name, sep, encoded = entry.partition(":")
         name, encoded = name.strip(), encoded.strip()
         if not sep:
-            raise ConfigError(f"{where}: skriv 'namn:scrypt$…' (invalid staff user entry).")
+            raise ConfigError(f"{where}: skriv 'namn:$argon2id$…' (invalid staff user entry).")
         check_username(name, where)
         try:
-            parse_hash(encoded)
+            check_hash(encoded)
         except ValueError as exc:
             raise ConfigError(
                 f"{where}: lösenordet för '{name}' är ingen hash från "
@@ -108,137 +139,99 @@ def parse_users(text: str, where: str = "KP_STAFF_USERS") -> dict[str, str]:
 def load_users(settings: Settings) -> dict[str, str]:
     users = parse_users(settings.staff_users)
     if settings.staff_file:
-        try:
-            text = Path(settings.staff_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"KP_STAFF_FILE={settings.staff_file}: kan inte läsas ({exc.strerror or exc})."
-            ) from exc
-        users.update(parse_users(text, f"KP_STAFF_FILE={settings.staff_file}"))
+        users.update(parse_users(_read_staff_file(Path(settings.staff_file)),
+                                 f"KP_STAFF_FILE={settings.staff_file}"))
     return users
 
 
-# -- sessions -----------------------------------------------------------------------------
+def _read_staff_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"KP_STAFF_FILE={path}: kan inte läsas ({exc.strerror or exc}).") from exc
 
 
-@dataclass(frozen=True)
-class Session:
-    user: str
-    issued: int
-    expires: int
-    nonce: str
+def credential(encoded: str) -> str:
+    """What a session remembers of the password it was opened with: a changed password (a
+    new hash in the configuration) ends every session opened with the old one."""
+    return hashlib.sha256(encoded.encode()).hexdigest()[:32]
 
 
-class Sessions:
-    """Signed cookies "v1.user.issued.expires.nonce.signature".
-
-    Nothing is stored per session except the nonces of sessions that logged out. A renewed
-    cookie keeps its login's nonce and issue time, so a logout ends every copy of the session
-    and no renewal outlives MAX_SESSION_HOURS.
-    """
-
-    def __init__(self, secret: bytes, minutes: float) -> None:
-        self._key = hashlib.sha256(b"kp-assistant staff session\0" + secret).digest()
-        self.lifetime = max(1, round(minutes * 60))
-        self._revoked: dict[str, int] = {}
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
-
-    def issue(
-        self,
-        user: str,
-        *,
-        now: float | None = None,
-        issued: float | None = None,
-        nonce: str | None = None,
-    ) -> str:
-        now = int(time.time() if now is None else now)
-        start = now if issued is None else int(issued)
-        expires = min(now + self.lifetime, start + MAX_SESSION_HOURS * 3600)
-        nonce = nonce or secrets.token_hex(8)
-        payload = f"v1.{_b64(user.encode())}.{start}.{expires}.{nonce}"
-        return f"{payload}.{self._sign(payload)}"
-
-    def read(self, cookie: str | None, *, now: float | None = None) -> Session | None:
-        if not cookie or len(cookie) > 512:
-            return None
-        payload, _, signature = cookie.rpartition(".")
-        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
-            return None
-        try:
-            version, user, issued, expires, nonce = payload.split(".")
-            session = Session(_unb64(user).decode(), int(issued), int(expires), nonce)
-        except ValueError:
-            return None
-        now = time.time() if now is None else now
-        if version != "v1" or session.expires <= now or session.nonce in self._revoked:
-            return None
-        if session.expires > session.issued + MAX_SESSION_HOURS * 3600:
-            return None
-        return session
-
-    def renewal(self, session: Session, *, now: float | None = None) -> str | None:
-        """A fresh cookie once less than half the lifetime is left: an idle timeout."""
-        now = time.time() if now is None else now
-        if session.expires - now > self.lifetime / 2:
-            return None
-        if session.issued + MAX_SESSION_HOURS * 3600 - now < 60:
-            return None
-        return self.issue(session.user, now=now, issued=session.issued, nonce=session.nonce)
-
-    def revoke(self, session: Session) -> None:
-        now = time.time()
-        self._revoked = {n: t for n, t in self._revoked.items() if t > now}
-        self._revoked[session.nonce] = session.issued + MAX_SESSION_HOURS * 3600
+# -- the login limiter --------------------------------------------------------------------
 
 
 class LoginLimiter:
-    """At most `attempts` failed logins per key (the client address) within `window` seconds."""
+    """At most `attempts` login attempts per key and `window` seconds, counted *before* the
+    password is checked, so parallel requests cannot all get through.
 
-    def __init__(
-        self,
-        attempts: int = ATTEMPTS,
-        window: float = ATTEMPT_WINDOW_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.attempts, self.window, self.clock = attempts, window, clock
-        self._failures: dict[str, list[float]] = {}
+    Keys are the client address and the account. A successful login clears both. When more
+    than `max_keys` keys are tracked, only expired ones are dropped; if none has expired,
+    new keys are refused for now rather than an old lockout being forgotten.
+    """
 
-    def _recent(self, key: str) -> list[float]:
-        now = self.clock()
-        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if recent:
-            self._failures[key] = recent
-        else:
-            self._failures.pop(key, None)
-        return recent
+    def __init__(self, attempts: int = ATTEMPTS, window: float = ATTEMPT_WINDOW_S, *,
+                 max_keys: int = MAX_TRACKED,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.attempts, self.window, self.max_keys, self.clock = attempts, window, max_keys, clock
+        self._tries: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
 
-    def wait(self, key: str) -> float:
-        """Seconds until `key` may try again; 0 if it may now."""
-        recent = self._recent(key)
-        if len(recent) < self.attempts:
+    def attempt(self, limits: Iterable[tuple[str, int]]) -> float:
+        """Count one attempt for every (key, allowed attempts); 0 if it may go ahead, else
+        the seconds until it may. A refused attempt is not counted."""
+        limits = list(limits)
+        with self._lock:
+            now = self.clock()
+            wait = 0.0
+            for key, allowed in limits:
+                tries = self._recent(key, now)
+                if len(tries) >= allowed:
+                    wait = max(wait, tries[-allowed] + self.window - now)
+            new = [key for key, _ in limits if key not in self._tries]
+            if not wait and new and len(self._tries) + len(new) > self.max_keys:
+                self._prune(now)
+                if len(self._tries) + len(new) > self.max_keys:
+                    wait = self.window
+            if wait:
+                return max(wait, 1.0)
+            for key, _ in limits:
+                self._tries.setdefault(key, deque()).append(now)
             return 0.0
-        return max(0.0, recent[-self.attempts] + self.window - self.clock())
 
-    def failed(self, key: str) -> None:
-        self._failures.setdefault(key, []).append(self.clock())
-        if len(self._failures) > 10_000:  # bounded memory under a spray of addresses
-            for old in list(self._failures)[:5_000]:
-                del self._failures[old]
+    def succeeded(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._tries.pop(key, None)
 
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def _recent(self, key: str, now: float) -> deque[float]:
+        tries = self._tries.get(key, deque())
+        while tries and now - tries[0] >= self.window:
+            tries.popleft()
+        if not tries:
+            self._tries.pop(key, None)
+        return tries
+
+    def _prune(self, now: float) -> None:
+        for key in list(self._tries):
+            self._recent(key, now)
+
+
+# -- the staff configuration of one app ---------------------------------------------------
 
 
 class StaffAuth:
     """The configured staff users, their sessions and the login limiter of one app."""
 
-    def __init__(self, users: dict[str, str], secret: bytes, *, minutes: float = 60) -> None:
+    def __init__(self, users: dict[str, str], secret: bytes, *, minutes: float = 60,
+                 store: Path | None = None, staff_file: Path | None = None) -> None:
         self.users = users
-        self.sessions = Sessions(secret, minutes)
+        self.sessions = SessionStore(secret, minutes, store)
         self.limiter = LoginLimiter()
         self.failure_delay = FAILURE_DELAY_S
+        self.staff_file = staff_file
+        self._file_seen = _stamp(staff_file)
+        self._base_users = dict(users)
+        self._csrf_key = hashlib.sha256(b"kp-assistant csrf\0" + secret).digest()
         # checked for unknown names too, so that the answer time does not reveal who exists
         self._dummy = hash_password(secrets.token_hex(8))
 
@@ -250,17 +243,90 @@ class StaffAuth:
             secret = settings.secret_key.get_secret_value().encode()
             if len(secret) < 16:  # the value itself is never printed
                 raise ConfigError("KP_SECRET_KEY är för kort: minst 16 tecken behövs.")
-        return cls(load_users(settings), secret, minutes=settings.staff_session_minutes)
+        users = load_users(settings)
+        store = Path(settings.index_dir) / SESSIONS_FILE if users else None
+        auth = cls(users, secret, minutes=settings.staff_session_minutes, store=store,
+                   staff_file=Path(settings.staff_file) if settings.staff_file else None)
+        auth._base_users = parse_users(settings.staff_users)
+        return auth
 
     @property
     def enabled(self) -> bool:
         return bool(self.users)
 
+    def _follow_file(self) -> None:
+        """Read KP_STAFF_FILE again when it changed: a new password or a removed account
+        takes effect without a restart."""
+        if self.staff_file is None or (seen := _stamp(self.staff_file)) == self._file_seen:
+            return
+        self._file_seen = seen
+        try:
+            text = _read_staff_file(self.staff_file)
+            users = parse_users(text, f"KP_STAFF_FILE={self.staff_file}")
+        except ConfigError as exc:
+            log.error("%s; keeping the accounts read before", exc)
+            return
+        self.users = {**self._base_users, **users}
+
     def check(self, user: str, password: str) -> bool:
+        self._follow_file()
         encoded = self.users.get(user)
         ok = verify_password(password, encoded or self._dummy)
+        if ok and encoded is not None and needs_rehash(encoded):
+            self._rehash(user, encoded, password)
         return ok and encoded is not None
 
+    def _rehash(self, user: str, old: str, password: str) -> None:
+        """Replace an old hash with argon2id where the configuration can be written."""
+        path = self.staff_file
+        if path is None or user in self._base_users:
+            log.warning("staff user %s has an old password hash; make a new one with "
+                        "`kp-assistant staff-password`", user)
+            return
+        new = hash_password(password)
+        try:
+            lines = _read_staff_file(path).splitlines(keepends=True)
+            changed = [re.sub(rf"^(\s*{re.escape(user)}\s*:\s*){re.escape(old)}",
+                              lambda m: m.group(1) + new, line) for line in lines]
+            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+            tmp.write_text("".join(changed), encoding="utf-8")
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+            os.replace(tmp, path)
+        except (OSError, ConfigError) as exc:
+            log.warning("cannot update the password hash of %s in %s: %s", user, path, exc)
+            return
+        self.sessions.recredential(user, credential(old), credential(new))
+        self.users[user] = new
+        self._file_seen = _stamp(path)
+        log.info("password hash of %s upgraded to argon2id", user)
+
+    def login(self, user: str) -> str:
+        """A new session cookie for a user whose password was just checked."""
+        return self.sessions.issue(user, credential(self.users[user]))
+
     def session(self, cookie: str | None) -> Session | None:
+        self._follow_file()
         session = self.sessions.read(cookie)
-        return session if session and session.user in self.users else None
+        if session is None:
+            return None
+        encoded = self.users.get(session.user)
+        if encoded is None or session.credential != credential(encoded):
+            self.sessions.revoke(session)  # removed account or changed password
+            return None
+        return session
+
+    def csrf_token(self, session: Session) -> str:
+        """The token a script sends as X-CSRF-Token; bound to the session."""
+        digest = hmac.new(self._csrf_key, session.id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def check_csrf(self, session: Session, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf_token(session), token or "")
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    try:
+        st = path.stat() if path else None
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if st else None

@@ -81,11 +81,11 @@ class Settings(BaseSettings):
     port: int = Field(7860, description="Port of the chat server.")
 
     staff_users: str = Field(
-        "", description="Staff accounts 'name:scrypt$…' separated by ';' "
+        "", description="Staff accounts 'name:$argon2id$…' separated by ';' "
         "(hashes from `kp-assistant staff-password`). Empty: the staff area is off."
     )
     staff_file: Path | None = Field(
-        None, description="File with one 'name:scrypt$…' line per staff account."
+        None, description="File with one 'name:$argon2id$…' line per staff account."
     )
     staff_session_minutes: float = Field(
         60, gt=0, description="Minutes without activity before a staff session ends."

@@ -12,7 +12,7 @@ import html
 import json
 import logging
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,7 +20,7 @@ from starlette._utils import get_route_path
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import StaffAuth
+from .auth import ACCOUNT_ATTEMPTS, ATTEMPTS, MAX_SESSION_HOURS, StaffAuth
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ STAFF_PATH = "/personal"
 LOGIN_PATH = STAFF_PATH + "/logga-in"
 LOGOUT_PATH = STAFF_PATH + "/logga-ut"
 COOKIE = "kp_personal"
+# the server decides when a session ends; the cookie need not outlive the longest one
+COOKIE_MAX_AGE = MAX_SESSION_HOURS * 3600
 _MAX_FORM_BYTES = 8192
 
 
@@ -47,10 +49,26 @@ def cookie_header(value: str, max_age: int, *, secure: bool) -> str:
 
 
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+CSRF_HEADER = "x-csrf-token"
+
+
+def same_origin(headers: dict[str, str]) -> bool | None:
+    """Whether a browser sent the request from this site's own origin; None when nothing
+    says (no Sec-Fetch-Site, no Origin: not a browser, e.g. curl)."""
+    site, origin = headers.get("sec-fetch-site"), headers.get("origin")
+    if site is None and origin is None:
+        return None
+    if site is not None and site != "same-origin":
+        return False  # same-site is not enough: another port or subdomain is another site
+    if origin is not None:
+        host = headers.get("host", "")
+        return origin != "null" and urlsplit(origin).netloc.lower() == host.lower()
+    return True
 
 
 class StaffGuard:
-    """ASGI middleware: under STAFF_PATH only the login and logout pages are open."""
+    """ASGI middleware: under STAFF_PATH only the login and logout pages are open, and every
+    change must come from this site's own pages or carry the session's CSRF token."""
 
     def __init__(self, app: ASGIApp, auth: StaffAuth) -> None:
         self.app = app
@@ -68,7 +86,9 @@ class StaffGuard:
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
         }
         method = scope.get("method", "GET")
-        if method in _UNSAFE and headers.get("sec-fetch-site") == "cross-site":
+        unsafe = method in _UNSAFE or scope["type"] == "websocket"
+        browser = same_origin(headers)
+        if unsafe and browser is False:
             await _plain(scope, send, 403, "Förfrågan kom från en annan webbplats.")
             return
         extra = [(b"x-frame-options", b"DENY"), (b"referrer-policy", b"same-origin")]
@@ -84,11 +104,12 @@ class StaffGuard:
             else:
                 await _plain(scope, send, 401, "Inloggning krävs.")
             return
-        renewed = self.auth.sessions.renewal(session)
-        if renewed:
-            secure = scope.get("scheme") in ("https", "wss")
-            header = cookie_header(renewed, self.auth.sessions.lifetime, secure=secure)
-            extra.append((b"set-cookie", header.encode("latin-1")))
+        if unsafe and browser is None and not self.auth.check_csrf(
+            session, headers.get(CSRF_HEADER)
+        ):
+            await _plain(scope, send, 403, "CSRF-token saknas eller är fel (X-CSRF-Token).")
+            return
+        scope.setdefault("state", {})["staff_session"] = session
         await self.app(scope, receive, _with_headers(send, extra))
 
 
@@ -219,29 +240,32 @@ def add_login_routes(app: FastAPI, auth: StaffAuth) -> None:
         if not auth.enabled:
             return _page(f"<p>{html.escape(DISABLED)}</p>", 403)
         client = request.client.host if request.client else "?"
-        wait = auth.limiter.wait(client)
+        form = await _read_form(request)
+        user = form.get("anvandare", "").strip()
+        # counted before the password is checked, so parallel guesses cannot all get through
+        limits = [(f"address:{client}", ATTEMPTS)]
+        if user in auth.users:
+            limits.append((f"account:{user}", ACCOUNT_ATTEMPTS))
+        wait = auth.limiter.attempt(limits)
         if wait:
             minutes = max(1, round(wait / 60))
+            log.warning("staff login for %r from %s refused: too many attempts", user[:64], client)
             return _form(
                 f"För många misslyckade inloggningar. Försök igen om {minutes} "
                 f"minut{'er' if minutes > 1 else ''}.",
                 429,
             )
-        form = await _read_form(request)
-        user = form.get("anvandare", "").strip()
         ok = await asyncio.to_thread(auth.check, user, form.get("losenord", ""))
         if not ok:
-            auth.limiter.failed(client)
             log.warning("failed staff login for %r from %s", user[:64], client)
             await asyncio.sleep(auth.failure_delay)
             return _form(WRONG, 401)
-        auth.limiter.succeeded(client)
+        auth.limiter.succeeded(key for key, _ in limits)
         log.info("staff login: %s from %s", user, client)
         response = RedirectResponse(STAFF_PATH + "/", status_code=303)
         secure = request.url.scheme == "https"
-        cookie = auth.sessions.issue(user)
         response.headers.append(
-            "set-cookie", cookie_header(cookie, auth.sessions.lifetime, secure=secure)
+            "set-cookie", cookie_header(auth.login(user), COOKIE_MAX_AGE, secure=secure)
         )
         response.headers["cache-control"] = "no-store"
         return response
@@ -250,7 +274,7 @@ def add_login_routes(app: FastAPI, auth: StaffAuth) -> None:
     def logout(request: Request) -> Response:
         session = auth.session(request.cookies.get(COOKIE))
         if session:
-            auth.sessions.revoke(session)
+            auth.sessions.revoke(session)  # in the store: it holds across restarts
             log.info("staff logout: %s", session.user)
         response = RedirectResponse(LOGIN_PATH, status_code=303)
         response.headers.append(
