@@ -1,7 +1,8 @@
 """The chat in the browser: a Gradio Blocks app mounted on FastAPI, plus a route for cited files.
 
-Each browser session keeps its conversation in its own Chatbot value; the handlers read the
-history from there, so nothing per user lives in this module.
+Each browser session's conversation lives on the server, in a gr.State: the Chatbot only shows
+it. No event of this page takes a value a client could turn into a file path (see
+docs/security.md), and nothing per user lives in this module.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from urllib.parse import quote
 
 import gradio as gr
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from starlette._utils import get_route_path
 
 from .assistant import Assistant
 from .errors import EmptyIndex, KPError
@@ -39,6 +42,7 @@ EXAMPLES = [
     "När stänger ansökan?",
 ]
 DOCUMENT_ROUTE = "/dokument"
+PUBLIC_MAX_FILE_BYTES = 1024  # the chat takes no files; gradio refuses anything larger
 STAFF_PAGE = "/personal/"  # ui_login.STAFF_PATH; the staff area is mounted by ui_staff
 NO_SOURCES = "_Källorna till det senaste svaret visas här._"
 SEARCHING = "_Söker i dokumenten …_"
@@ -208,11 +212,14 @@ def build_ui(
 ) -> gr.Blocks:
     """The chat page. It is not launched; `create_app` mounts it."""
     handler = ChatHandler(assistant, stream_delay=stream_delay)
-    demo = gr.Blocks(title=TITLE, analytics_enabled=False)
+    # the chat takes no files; CSV downloads are written by the server and cleaned up hourly
+    demo = gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600))
     with demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tab("Chatt", id="chatt"):
             pending = gr.State("")  # the question on its way from the textbox to the handler
+            # the conversation, kept on the server: a client cannot send a history of its own
+            conversation = gr.State([])
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     chatbot = gr.Chatbot(
@@ -250,11 +257,15 @@ def build_ui(
         private: dict[str, Any] = {"api_visibility": "private"}
         instant: dict[str, Any] = {"queue": False, **private}
 
+        def respond(question: str, history: ChatHistory) -> Iterator[tuple[Any, ...]]:
+            for shown, panel in handler.respond(question, history):
+                yield shown, shown, panel
+
         def answer_after(event: Any) -> None:
             event.then(
-                handler.respond,
-                [pending, chatbot],
-                [chatbot, sources],
+                respond,
+                [pending, conversation],
+                [chatbot, conversation, sources],
                 show_progress="minimal",
                 **private,
             )
@@ -264,7 +275,7 @@ def build_ui(
         for button in examples:
             answer_after(button.click(lambda q: q, [button], [pending], **instant))
         for reset in (clear.click, chatbot.clear):
-            reset(handler.reset, None, [chatbot, sources], **instant)
+            reset(lambda: ([], [], NO_SOURCES), None, [chatbot, conversation, sources], **instant)
         # the one public endpoint, for gradio_client and other programs: /ask
         gr.api(handler.api_ask, api_name="ask")  # type: ignore[attr-defined]  # not in __all__
     demo.queue(default_concurrency_limit=4)  # several users may ask at once
@@ -295,6 +306,10 @@ def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAP
     """FastAPI app: the document route, the staff area at /personal, the chat at "/"."""
     settings = settings or assistant.settings
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # no origin may read this site's answers with the visitor's cookies: an empty CORS
+    # policy, which also keeps gradio from adding its own permissive one to its mounts
+    app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
+    app.add_middleware(NoPublicUploads)
 
     @app.get(DOCUMENT_ROUTE + "/{source:path}", include_in_schema=False)
     def document(source: str) -> FileResponse:
@@ -304,25 +319,96 @@ def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAP
     from .ui_staff import mount_staff
 
     staff = mount_staff(app, assistant, settings)
+    blocks = build_ui(assistant, staff_link=staff.enabled)
     mounted: FastAPI = gr.mount_gradio_app(
         app,
-        build_ui(assistant, staff_link=staff.enabled),
+        blocks,
         path="/",
         server_name=settings.host,
         server_port=settings.port,
         run_history=False,
+        max_file_size=PUBLIC_MAX_FILE_BYTES,
+        allowed_paths=[],
+        blocked_paths=blocked_paths(assistant, settings),
     )
+    mark_launched(blocks)
     return mounted
+
+
+def blocked_paths(assistant: Assistant, settings: Settings) -> list[str]:
+    """What gradio must never hand out, whatever an event returns: the index (sessions,
+    vectors) and the staff accounts."""
+    paths = [str(Path(settings.index_dir).resolve())]
+    if settings.staff_file:
+        paths.append(str(Path(settings.staff_file).resolve()))
+    return paths
+
+
+def mark_launched(blocks: gr.Blocks) -> None:
+    """Set what `Blocks.launch()` would set. gradio checks that a file path in an event's
+    input was uploaded, and that one in its output may be served, only for launched Blocks;
+    `mount_gradio_app` never marks them, which left every path open (docs/security.md)."""
+    blocks.has_launched = True
+
+
+class NoPublicUploads:
+    """ASGI middleware: the public chat takes no files, so gradio's upload route answers 404
+    outside the staff area (whose own upload route sits behind the staff guard)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and _is_public_upload(get_route_path(scope)):
+            response = JSONResponse({"detail": "Not Found"}, status_code=404)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _is_public_upload(path: str) -> bool:
+    path = "/" + path.lstrip("/")
+    return not path.startswith("/personal") and (
+        path.rstrip("/").endswith("/upload") or "/upload_progress" in path
+    )
+
+
+def server_config(app: Any, settings: Settings) -> Any:
+    """uvicorn's configuration for the app. Proxy headers (X-Forwarded-For, -Proto) are
+    trusted only when FORWARDED_ALLOW_IPS names the proxies: otherwise any local process
+    could claim another address and escape the login limiter."""
+    import os
+
+    import uvicorn
+
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
 
 
 def launch(assistant: Assistant, settings: Settings) -> None:
     """Serve the chat on settings.host:settings.port until interrupted."""
-    import uvicorn
 
     app = create_app(assistant, settings)
+    server = StoppingServer(server_config(app, settings), assistant)
     print(
         f"Kunskapsassistenten startar på http://{settings.host}:{settings.port}/ "
         "(avsluta med Ctrl+C)",
         flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    server.run()
+
+
+class StoppingServer:
+    """uvicorn's server, which on SIGTERM or Ctrl+C also stops a re-index under way at its
+    next file (the index stays consistent), instead of waiting for it to finish."""
+
+    def __new__(cls, config: Any, assistant: Assistant) -> Any:
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                assistant.stop_ingest()
+                super().handle_exit(sig, frame)
+
+        return Server(config)

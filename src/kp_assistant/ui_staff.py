@@ -21,6 +21,7 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
+from gradio import utils as gr_utils
 
 from .assistant import Assistant
 from .auth import StaffAuth
@@ -28,7 +29,7 @@ from .errors import KPError
 from .models import SUPPORTED_SUFFIXES, FileEvent, IngestSummary
 from .settings import Settings
 from .staff import MB, STATUS_TEXT, DocumentRow, StaffError, StaffService, summary_text
-from .ui import _escape
+from .ui import _escape, blocked_paths, mark_launched
 from .ui_login import LOGOUT_PATH, STAFF_PATH, StaffGuard, add_login_routes, user_of
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,22 @@ class StaffHandler:
     lines and ingestion events through a queue; the handler turns them into status text.
     """
 
-    def __init__(self, service: StaffService) -> None:
+    def __init__(self, service: StaffService, *, upload_folder: Path | None = None) -> None:
         self.service = service
+        # where gradio stores uploads; only files there that this session uploaded are taken
+        self.upload_folder = (upload_folder or Path(gr_utils.get_upload_folder())).resolve()
+
+    @staticmethod
+    def remember(files: list[str] | None, received: list[str] | None) -> list[str]:
+        """The File component's upload event: the paths this session uploaded (gr.State)."""
+        return [*(received or []), *(files or [])]
+
+    def _own(self, path: str, received: list[str] | None) -> bool:
+        try:
+            inside = Path(path).resolve().is_relative_to(self.upload_folder)
+        except (OSError, RuntimeError):
+            return False
+        return inside and path in (received or [])
 
     def refresh(self) -> tuple[list[list[Any]], Update, str]:
         try:
@@ -151,6 +166,7 @@ class StaffHandler:
     def upload(
         self,
         files: list[str] | None,
+        received: list[str] | None,
         replace: bool,
         request: gr.Request,
         progress: gr.Progress = PROGRESS,
@@ -168,6 +184,11 @@ class StaffHandler:
             with service.changing():
                 for path in files:
                     name = Path(path).name
+                    if not self._own(path, received):
+                        # a path a client made up, not a file it uploaded: never read it
+                        log.warning("%s: refused upload path %r", user, path)
+                        report(f"✗ {_escape(name)}: filen laddades inte upp i den här sessionen")
+                        continue
                     try:
                         with open(path, "rb") as fh:
                             result = service.save_upload(name, fh, replace=replace)
@@ -261,6 +282,7 @@ def build_staff_ui(service: StaffService) -> gr.Blocks:
             )
             replace = gr.Checkbox(label="Ersätt dokument med samma namn", value=False)
             upload = gr.Button("Ladda upp och läs in", variant="primary")
+            received = gr.State([])  # what this session uploaded, kept on the server
         status = gr.Markdown("")
         summary = gr.Markdown("")
         documents = gr.Dataframe(
@@ -302,7 +324,8 @@ def build_staff_ui(service: StaffService) -> gr.Blocks:
         demo.load(who, None, user, **private)
         demo.load(handler.refresh, None, listing, **private)
         reload.click(handler.refresh, None, listing, **private)
-        upload.click(handler.upload, [files, replace], [*outputs, files], **write)
+        files.upload(handler.remember, [files, received], [received], **private)
+        upload.click(handler.upload, [files, received, replace], [*outputs, files], **write)
         remove.click(handler.ask_delete, [chosen], [confirm, question], **private)
         no.click(lambda: gr.update(visible=False), None, confirm, **private)
         yes.click(handler.delete, [chosen], [*outputs, confirm], **write)
@@ -323,16 +346,19 @@ def _error(exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": FAILURE}, 500)
 
 
-def add_api_routes(app: FastAPI, service: StaffService) -> None:
+def add_api_routes(app: FastAPI, service: StaffService, auth: StaffAuth) -> None:
     headers = {"cache-control": "no-store"}
 
     @app.get(API_PATH + "/dokument", include_in_schema=False)
-    def list_documents() -> JSONResponse:
+    def list_documents(request: Request) -> JSONResponse:
         try:
             rows = [r.to_json() for r in service.documents()]
         except Exception as exc:
             return _error(exc)
-        return JSONResponse({"mapp": str(service.root), "dokument": rows}, headers=headers)
+        # scripts send this back as X-CSRF-Token with every change (docs/security.md)
+        token = auth.csrf_token(request.state.staff_session)
+        return JSONResponse({"mapp": str(service.root), "dokument": rows, "csrf": token},
+                            headers=headers)
 
     @app.post(API_PATH + "/dokument", include_in_schema=False)
     async def upload_document(
@@ -404,10 +430,11 @@ def mount_staff(app: FastAPI, assistant: Assistant, settings: Settings) -> Staff
     if not auth.enabled:
         return auth  # the guard sends everyone to the login page, which says why
     service = StaffService(assistant, max_bytes=int(settings.upload_max_mb * MB))
-    add_api_routes(app, service)
+    add_api_routes(app, service, auth)
+    blocks = build_staff_ui(service)
     gr.mount_gradio_app(
         app,
-        build_staff_ui(service),
+        blocks,
         path=STAFF_PATH,
         server_name=settings.host,
         server_port=settings.port,
@@ -416,5 +443,8 @@ def mount_staff(app: FastAPI, assistant: Assistant, settings: Settings) -> Staff
         # a second check inside gradio, and the user's name in gr.Request.username
         auth_dependency=functools.partial(user_of, auth),
         max_file_size=service.max_bytes,
+        allowed_paths=[],
+        blocked_paths=blocked_paths(assistant, settings),
     )
+    mark_launched(blocks)
     return auth
