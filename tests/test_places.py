@@ -3,10 +3,11 @@ import io
 import itertools
 import re
 from importlib.resources import files
-from pathlib import Path
 
 import pytest
 
+from conftest import DEV_CORPUS as CORPUS
+from conftest import need_shared
 from kp_assistant.places import (
     _NEEDS_SUFFIX,
     Place,
@@ -17,14 +18,13 @@ from kp_assistant.places import (
     regions,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev" / "corpus"
-
 
 def found(text: str, kinds: set[str] | None = None) -> list[tuple[str, str, str]]:
     return [(m.surface, m.place.kind, m.place.name) for m in find_places(text, kinds)]
 
 
 def corpus_text(name: str) -> str:
+    need_shared()
     path = CORPUS / name
     assert path.is_file(), f"dev corpus file missing: {path}"
     return path.read_text(encoding="utf-8")
