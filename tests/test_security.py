@@ -30,6 +30,7 @@ from conftest import VENV_BIN, free_port, hashing, make_corpus, running, serve_i
 from kp_assistant.assistant import Assistant
 from kp_assistant.auth import hash_password
 from kp_assistant.chunking import MAX_TOKEN_CHARS, chunk_document
+from kp_assistant.embedding import HashingEmbedder
 from kp_assistant.ingest import discover
 from kp_assistant.models import Page, ParsedDocument
 from kp_assistant.settings import Settings
@@ -453,3 +454,27 @@ def test_a_link_to_a_hidden_file_is_not_indexed(tmp_path: Path) -> None:
     assert summary.failed["synlig.md"] == "symbolic link to a hidden file"  # and why
     assert summary.failed["ocksa.md"] == "symbolic link to a hidden file"
     assert assistant.resolve_source("synlig.md") is None  # so the document route says 404
+
+
+class SlowEmbedder(HashingEmbedder):
+    """The hashing backend, slowed down like a model on a busy machine."""
+
+    def embed(self, texts: Any) -> Any:
+        time.sleep(0.2)
+        return super().embed(texts)
+
+
+def test_a_file_that_embeds_past_its_bound_fails_and_the_run_goes_on(tmp_path: Path) -> None:
+    from kp_assistant.store import Store
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "liten.md").write_text("# Liten\n\nKalix samarbetar med Masaka.\n", "utf-8")
+    (corpus / "stor.md").write_text("ord " * 110 * 64 * 12, encoding="utf-8")  # 12 batches
+    settings = hashing(tmp_path, corpus, embed_timeout=1.0)
+    assistant = Assistant(Store.from_settings(settings), SlowEmbedder(), settings)
+    summary = assistant.ingest()
+    assert summary.added == ["liten.md"]
+    assert summary.failed == {"stor.md": "embedding took longer than 1 s (limit KP_EMBED_TIMEOUT)"}
+    again = assistant.ingest()  # an unchanged file that failed is not tried again
+    assert again.failed == summary.failed and again.chunks_embedded == 0

@@ -117,7 +117,8 @@ class Assistant:
         ingestor = Ingestor(self.store, lambda: self.embedder, self.embedder_id,
                             chunk_words=s.chunk_words, overlap=s.chunk_overlap,
                             read_timeout=s.read_timeout, read_memory_mb=s.read_memory_mb,
-                            read_max_chars=s.read_max_chars, stop=self._stop)
+                            read_max_chars=s.read_max_chars, stop=self._stop,
+                            embed_timeout=s.embed_timeout)
         return ingestor.run(paths or [s.corpus_dir], rebuild=rebuild, on_event=on_event)
 
     def stop_ingest(self) -> None:

@@ -97,10 +97,12 @@ class Ingestor:
         read_memory_mb: int = 2048,
         read_max_chars: int | None = 10_000_000,
         stop: threading.Event | None = None,
+        embed_timeout: float = 600,
     ) -> None:
         self.store = store
         # set from another thread (server shutdown) to end the run at its next file
         self.stop = stop or threading.Event()
+        self.embed_timeout = embed_timeout
         # the run's own copy: the store's stays as last saved, for chat threads reading it
         self.manifest = Manifest()
         self._embedder = embedder
@@ -245,7 +247,8 @@ class Ingestor:
             summary.unchanged.append(source)
             return FileEvent(source, "unchanged", len(previous.chunks))
         # the read limits are part of the key: raising one retries files that hit it
-        key = f"{digest}/{self.sandbox.timeout_s}/{self.sandbox.memory_mb}/{self.sandbox.max_chars}"
+        key = (f"{digest}/{self.sandbox.timeout_s}/{self.sandbox.memory_mb}/"
+               f"{self.sandbox.max_chars}/{self.embed_timeout}")
         if source in manifest.failed and manifest.failed_keys.get(source) == key:
             return self._fail(source, manifest.failed[source], summary)
         from .chunking import chunk_document  # only a changed file needs the chunker
@@ -256,10 +259,10 @@ class Ingestor:
                                     overlap=self.overlap)
             if not chunks:
                 raise UnreadableDocument(str(path), "no text found")
+            self._store_chunks(chunks, path)
         except UnreadableDocument as exc:
             manifest.failed_keys[source] = key
             return self._fail(source, exc.reason, summary)
-        self._store_chunks(chunks)
         manifest.files[source] = FileRecord(
             hash=digest, chunks=[c.id for c in chunks], title=doc.title,
             pages=sum(1 for p in doc.pages if p.number is not None) or len(doc.pages),
@@ -274,11 +277,15 @@ class Ingestor:
         (summary.updated if previous else summary.added).append(source)
         return FileEvent(source, status, len(chunks))
 
-    def _store_chunks(self, chunks: list[Chunk]) -> None:
+    def _store_chunks(self, chunks: list[Chunk], path: Path) -> None:
         texts = [_embed_text(c) for c in chunks]
         parts = []
+        deadline = time.monotonic() + self.embed_timeout
         for start in range(0, len(texts), STOP_CHECK_CHUNKS):  # a long file stops midway too
             self._check_stop()
+            if time.monotonic() > deadline:  # one file must not hold a sync (and its lock)
+                raise UnreadableDocument(str(path), f"embedding took longer than "
+                                         f"{self.embed_timeout:g} s (limit KP_EMBED_TIMEOUT)")
             parts.append(self.embedder.embed_passages(texts[start : start + STOP_CHECK_CHUNKS]))
         self.store.add(chunks, np.vstack(parts))
 

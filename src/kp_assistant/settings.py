@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="Longest text (characters) one file may yield; about 3,000 dense pages.",
     )
 
+    embed_timeout: float = Field(
+        600, gt=0, description="Seconds the chunks of one file may take to embed; a slower "
+        "file is reported as failed, so that it cannot hold a sync for hours."
+    )
+
     dense_weight: float = Field(
         1.0, ge=0, description="Weight of dense results in fusion "
         f"({PACKAGED_MINILM_DENSE_WEIGHT} by default with the packaged {PACKAGED_MINILM})."
