@@ -20,13 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kp_assistant import embedding, sandbox, store
+from kp_assistant import embedding, registry_file, sandbox, store
 from kp_assistant.assistant import Assistant
 from kp_assistant.settings import Settings
 
 STAGES: list[tuple[Any, str, str]] = [
     (embedding.Embedder, "embed_passages", "embedding chunk texts"),
-    (store.Store, "rebuild_registry", "partnership registry (all)"),
+    (registry_file.RegistryFile, "rebuild", "partnership registry (all)"),
     (embedding.QueryCache, "embed_queries", "  of which sentence embeddings"),
     (store.Store, "add", "Chroma writes"),
     (store.Store, "rebuild_keyword", "keyword index"),

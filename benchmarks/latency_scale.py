@@ -56,6 +56,7 @@ from kp_assistant.assistant import Assistant
 from kp_assistant.chunking import chunk_id
 from kp_assistant.embedding import Embedder, make_embedder
 from kp_assistant.models import Chunk
+from kp_assistant.registry_file import RegistryFile
 from kp_assistant.settings import Settings
 from kp_assistant.store import FileRecord, Manifest, Store
 
@@ -278,7 +279,10 @@ def build(index: Path, size: int, docs: Sequence[Doc], varier: Varier, embedder:
     store.rebuild_keyword()
     keyword = time.perf_counter()
     reusing = Reusing(embedder, varier.pattern)
-    store.rebuild_registry(reusing)
+    wanted = store.manifest.chunk_ids()
+    RegistryFile(store.index_dir).rebuild(
+        [c for c in store.all_chunks() if c.id in wanted], store.fingerprint(), reusing
+    )
     registry = time.perf_counter()
     store.end_change()
     chunks_total = store.count()

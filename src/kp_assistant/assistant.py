@@ -13,6 +13,7 @@ from .embedding import Embedder, make_embedder
 from .errors import EmptyIndex
 from .ingest import EventHandler, Ingestor
 from .models import Answer, Hit, IngestSummary
+from .registry_file import RegistryFile
 from .retrieve import Retriever
 from .settings import Settings
 from .store import Store
@@ -86,6 +87,7 @@ class Assistant:
                  settings: Settings | None = None, *, embedder_id: str | None = None) -> None:
         self.settings = settings or Settings()
         self.store = store
+        self.registry = RegistryFile(store.index_dir)  # the partnerships found at ingest
         self._embedder = embedder
         self._lock = threading.Lock()
         self._stop = threading.Event()  # ends a running ingest at its next file
@@ -118,7 +120,7 @@ class Assistant:
                             chunk_words=s.chunk_words, overlap=s.chunk_overlap,
                             read_timeout=s.read_timeout, read_memory_mb=s.read_memory_mb,
                             read_max_chars=s.read_max_chars, stop=self._stop,
-                            embed_timeout=s.embed_timeout)
+                            embed_timeout=s.embed_timeout, registry=self.registry)
         return ingestor.run(paths or [s.corpus_dir], rebuild=rebuild, on_event=on_event)
 
     def stop_ingest(self) -> None:
@@ -146,7 +148,7 @@ class Assistant:
         from .question import Question, expand_query
 
         q = Question.parse(resolved)
-        groups = self.store.partnerships()
+        groups = self.registry.partnerships()
         listed = None
         if q.wants_list:
             listed = answer_from_registry(q, groups) or (
@@ -186,14 +188,14 @@ class Assistant:
         """Partnerships that worked on a challenge like the one described, best first."""
         from .aggregate import find_peers
 
-        return find_peers(challenge, self.store.partnerships(), self.embedder, k)
+        return find_peers(challenge, self.registry.partnerships(), self.embedder, k)
 
     def partnerships(self, *, theme: str | None = None, country: str | None = None,
                      year: int | None = None, text: str | None = None) -> list[PartnershipGroup]:
         """The registry, filtered; every filter given must match."""
         from .registry import filter_groups
 
-        return filter_groups(self.store.partnerships(), theme=theme, country=country, year=year,
+        return filter_groups(self.registry.partnerships(), theme=theme, country=country, year=year,
                              text=text)
 
     def resolve_source(self, source: str) -> Path | None:

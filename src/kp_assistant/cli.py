@@ -190,7 +190,7 @@ def partnerships(index_dir: Path | None, theme: str | None, country: str | None,
     from .registry import rows_to_csv, to_rows
 
     assistant = _assistant(_settings(index_dir))
-    problem = None if assistant.store.is_empty() else assistant.store.registry_problem()
+    problem = None if assistant.store.is_empty() else assistant.registry.problem()
     if problem:  # an empty list would look like "no partnerships in the documents"
         raise KPError(f"The partnership list of the index cannot be read ({problem}); "
                       "`kp-assistant ingest` extracts it again.")

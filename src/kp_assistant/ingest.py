@@ -17,6 +17,7 @@ import numpy as np
 from .embedding import Embedder, QueryCache
 from .errors import IngestStopped, KPError, UnreadableDocument
 from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, FileStatus, IngestSummary
+from .registry_file import RegistryFile
 from .sandbox import Sandbox
 from .store import FileRecord, Manifest, Store
 
@@ -98,8 +99,10 @@ class Ingestor:
         read_max_chars: int | None = 10_000_000,
         stop: threading.Event | None = None,
         embed_timeout: float = 600,
+        registry: RegistryFile | None = None,
     ) -> None:
         self.store = store
+        self.registry = registry or RegistryFile(store.index_dir)
         # set from another thread (server shutdown) to end the run at its next file
         self.stop = stop or threading.Event()
         self.embed_timeout = embed_timeout
@@ -128,6 +131,7 @@ class Ingestor:
         root, files = discover(given)  # before any reset: a mistyped path must not wipe the index
         if rebuild:
             store.reset()
+            self.registry.reset()
         store.check_embedder(self.embedder_name)
         store.check()  # a lost or damaged vector store is beyond repair by a sync
         manifest = self.manifest = copy.deepcopy(store.manifest)
@@ -172,7 +176,7 @@ class Ingestor:
             store.save_manifest(manifest)
         if changed or store.keyword_stale():
             store.rebuild_keyword()
-        if changed or store.registry_stale():
+        if changed or self.registry.stale(manifest.fingerprint()):
             self._rebuild_registry()
         store.end_change()
         summary.chunks_total = len(manifest.chunk_ids())
@@ -180,11 +184,14 @@ class Ingestor:
         return summary
 
     def _rebuild_registry(self) -> None:
+        wanted = self.store.manifest.chunk_ids()
+        chunks = [c for c in self.store.all_chunks() if c.id in wanted]
+        fingerprint = self.store.fingerprint()
         if not self.embedder.semantic:
-            self.store.rebuild_registry(None)
+            self.registry.rebuild(chunks, fingerprint, None)
             return
         cache = QueryCache(self.embedder, self.store.index_dir / QUERY_CACHE)
-        self.store.rebuild_registry(cache)
+        self.registry.rebuild(chunks, fingerprint, cache)
         log.info("registry sentences: %d embedded, %d from the cache", cache.misses, cache.hits)
         try:
             cache.save()
