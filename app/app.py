@@ -51,7 +51,7 @@ def build_demo() -> gr.Blocks:
 
 def build_app() -> FastAPI:
     """The chat mounted with the /dokument route, ready for any ASGI server."""
-    from kp_assistant.ui import create_app
+    from kp_assistant.webapp import create_app
 
     settings = app_settings()
     return create_app(make_assistant(settings), settings)
@@ -69,7 +69,7 @@ def main() -> int:
     from kp_assistant.startup import skip_gradio_stub_rewrite, warm_up
 
     skip_gradio_stub_rewrite()
-    from kp_assistant.ui import launch
+    from kp_assistant.webapp import launch
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

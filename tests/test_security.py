@@ -35,9 +35,9 @@ from kp_assistant.ingest import discover
 from kp_assistant.models import Page, ParsedDocument
 from kp_assistant.settings import Settings
 from kp_assistant.staff import StaffService
-from kp_assistant.ui import create_app
 from kp_assistant.ui_login import COOKIE
 from kp_assistant.ui_staff import StaffHandler
+from kp_assistant.webapp import create_app
 
 SECRET = "security-test-secret-0123456789"
 PASSWORD = "ett långt lösenord 7"
@@ -52,7 +52,7 @@ def staff_settings(tmp: Path, **extra: object) -> Settings:
 @contextmanager
 def app_on_loopback(settings: Settings) -> Iterator[tuple[int, Any, Assistant]]:
     """The app as `kp-assistant serve` runs it (its uvicorn configuration included)."""
-    from kp_assistant.ui import server_config
+    from kp_assistant.webapp import server_config
 
     assistant = Assistant.from_settings(settings)
     assistant.ingest()

@@ -40,9 +40,9 @@ from kp_assistant.errors import ConfigError
 from kp_assistant.sessions import SessionStore
 from kp_assistant.settings import Settings
 from kp_assistant.staff import MAX_NAME_CHARS, StaffError, StaffService, safe_filename
-from kp_assistant.ui import create_app
 from kp_assistant.ui_login import COOKIE, COOKIE_MAX_AGE, DISABLED
 from kp_assistant.ui_staff import HEADERS, StaffHandler
+from kp_assistant.webapp import create_app
 
 SECRET = "staff-test-secret-0123456789"
 PASSWORD = "rätt lösenord 42"

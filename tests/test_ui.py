@@ -29,11 +29,11 @@ from kp_assistant.ui import (
     TITLE,
     ChatHandler,
     build_ui,
-    create_app,
     sources_markdown,
     stream_pieces,
     user_questions,
 )
+from kp_assistant.webapp import create_app
 
 DEV_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev" / "corpus"
 PROGRAMME_PDF = "dev_programbeskrivning_kommunala_partnerskap.pdf"

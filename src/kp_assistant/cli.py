@@ -148,7 +148,7 @@ def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
     assistant = _assistant(settings)
     warm_up(assistant)  # runs while gradio is imported and the app is built
     skip_gradio_stub_rewrite()
-    from .ui import launch
+    from .webapp import launch
 
     launch(assistant, settings)
 

@@ -28,6 +28,7 @@ from .models import SUPPORTED_SUFFIXES, IngestSummary
 log = logging.getLogger(__name__)
 
 MAX_NAME_CHARS = 120
+FAILURE = "Något gick fel; ingenting mer ändrades. Se serverns logg för detaljer."
 MB = 1 << 20
 _BLOCK = 1 << 20
 # what else a name may hold besides letters and digits of any script

@@ -7,25 +7,18 @@ docs/security.md), and nothing per user lives in this module.
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import gradio as gr
-from fastapi import FastAPI, HTTPException
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
-from starlette._utils import get_route_path
 
 from .assistant import Assistant
 from .errors import EmptyIndex, KPError
+from .markup import code, document_url, escape
 from .models import Answer, Citation
-from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +34,6 @@ EXAMPLES = [
     "Vad handlar samarbetet mellan Robertsfors och Machakos om?",
     "När stänger ansökan?",
 ]
-DOCUMENT_ROUTE = "/dokument"
-PUBLIC_MAX_FILE_BYTES = 1024  # the chat takes no files; gradio refuses anything larger
 STAFF_PAGE = "/personal/"  # ui_login.STAFF_PATH; the staff area is mounted by ui_staff
 NO_SOURCES = "_Källorna till det senaste svaret visas här._"
 SEARCHING = "_Söker i dokumenten …_"
@@ -53,23 +44,6 @@ EMPTY_INDEX_REPLY = (
 FAILURE_REPLY = "Något gick fel när frågan skulle besvaras. Försök gärna igen om en stund."
 
 ChatHistory = list[dict[str, Any]]
-
-# (media type, disposition) by suffix. HTML is shown as source text so that scripts in a
-# document never run on this site's origin; formats browsers cannot show are downloaded.
-_CONTENT_TYPES: dict[str, tuple[str, str]] = {
-    ".pdf": ("application/pdf", "inline"),
-    ".txt": ("text/plain; charset=utf-8", "inline"),
-    ".md": ("text/plain; charset=utf-8", "inline"),
-    ".html": ("text/plain; charset=utf-8", "inline"),
-    ".htm": ("text/plain; charset=utf-8", "inline"),
-    ".docx": (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "attachment",
-    ),
-}
-_INLINE_MARKUP = re.compile(r"([\\`*_\[\]|~])")
-_LIST_MARK = re.compile(r"^(?:([-+#])|(\d+)([.)]))")
-
 
 def message_text(message: dict[str, Any]) -> str:
     """The text of a chat message, whether its content is a string or Gradio's list of parts."""
@@ -93,30 +67,14 @@ def stream_pieces(text: str, max_steps: int = 40) -> Iterator[str]:
         yield "".join(words[:end]).rstrip()
 
 
-def _escape(text: str) -> str:
-    """Text from documents, shown literally in Markdown on one line."""
-    text = _INLINE_MARKUP.sub(r"\\\1", " ".join(html.escape(text, quote=False).split()))
-    # a quote opening with "8." or "-" must not turn into a list
-    return _LIST_MARK.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", text)
-
-
-def _code(text: str) -> str:
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def document_url(c: Citation) -> str:
-    url = f"{DOCUMENT_ROUTE}/{quote(c.source, safe='/')}"
-    return f"{url}#page={c.page}" if c.page and c.source.lower().endswith(".pdf") else url
-
-
 def _citation_block(c: Citation, numbered: bool) -> str:
     head = f"[{c.n}] " if numbered else ""
     page = f" · s. {c.page}" if c.page else ""
     action = "Ladda ner" if c.source.lower().endswith(".docx") else "Öppna"
     where = f" på s. {c.page}" if c.page and c.source.lower().endswith(".pdf") else ""
     return (
-        f"**{head}{_escape(c.title or c.source)}**{page}  \n{_code(c.source)}\n\n"
-        f"> {_escape(c.quote)}\n\n[{action} dokumentet{where}]({document_url(c)})"
+        f"**{head}{escape(c.title or c.source)}**{page}  \n{code(c.source)}\n\n"
+        f"> {escape(c.quote)}\n\n[{action} dokumentet{where}]({document_url(c)})"
     )
 
 
@@ -124,7 +82,7 @@ def sources_markdown(answer: Answer) -> str:
     """The sources panel for one answer: its citations, or the related passages if ungrounded."""
     parts: list[str] = []
     if answer.resolved_question and answer.resolved_question != answer.question:
-        parts.append(f"_Tolkat som: ”{_escape(answer.resolved_question)}”_")
+        parts.append(f"_Tolkat som: ”{escape(answer.resolved_question)}”_")
     if answer.grounded and answer.citations:
         parts.append("### Källor")
         parts += [_citation_block(c, numbered=True) for c in answer.citations]
@@ -282,133 +240,3 @@ def build_ui(
     return demo
 
 
-def document_response(assistant: Assistant, source: str) -> FileResponse:
-    """An indexed corpus file, typed for the browser; 404 for anything else."""
-    path: Path | None = assistant.resolve_source(source)
-    if path is None:
-        raise HTTPException(status_code=404, detail="Dokumentet finns inte.")
-    media_type, disposition = _CONTENT_TYPES.get(
-        path.suffix.lower(), ("application/octet-stream", "attachment")
-    )
-    headers = {"X-Content-Type-Options": "nosniff"}
-    if media_type.startswith("text/"):
-        headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    return FileResponse(
-        path,
-        media_type=media_type,
-        filename=path.name,
-        headers=headers,
-        content_disposition_type=disposition,
-    )
-
-
-def create_app(assistant: Assistant, settings: Settings | None = None) -> FastAPI:
-    """FastAPI app: the document route, the staff area at /personal, the chat at "/"."""
-    settings = settings or assistant.settings
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    # no origin may read this site's answers with the visitor's cookies: an empty CORS
-    # policy, which also keeps gradio from adding its own permissive one to its mounts
-    app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
-    app.add_middleware(NoPublicUploads)
-
-    @app.get(DOCUMENT_ROUTE + "/{source:path}", include_in_schema=False)
-    def document(source: str) -> FileResponse:
-        return document_response(assistant, source)
-
-    # imported here: ui_staff imports this module; mounted first, as "/" would take its paths
-    from .ui_staff import mount_staff
-
-    staff = mount_staff(app, assistant, settings)
-    blocks = build_ui(assistant, staff_link=staff.enabled)
-    mounted: FastAPI = gr.mount_gradio_app(
-        app,
-        blocks,
-        path="/",
-        server_name=settings.host,
-        server_port=settings.port,
-        run_history=False,
-        max_file_size=PUBLIC_MAX_FILE_BYTES,
-        allowed_paths=[],
-        blocked_paths=blocked_paths(assistant, settings),
-    )
-    mark_launched(blocks)
-    return mounted
-
-
-def blocked_paths(assistant: Assistant, settings: Settings) -> list[str]:
-    """What gradio must never hand out, whatever an event returns: the index (sessions,
-    vectors) and the staff accounts."""
-    paths = [str(Path(settings.index_dir).resolve())]
-    if settings.staff_file:
-        paths.append(str(Path(settings.staff_file).resolve()))
-    return paths
-
-
-def mark_launched(blocks: gr.Blocks) -> None:
-    """Set what `Blocks.launch()` would set. gradio checks that a file path in an event's
-    input was uploaded, and that one in its output may be served, only for launched Blocks;
-    `mount_gradio_app` never marks them, which left every path open (docs/security.md)."""
-    blocks.has_launched = True
-
-
-class NoPublicUploads:
-    """ASGI middleware: the public chat takes no files, so gradio's upload route answers 404
-    outside the staff area (whose own upload route sits behind the staff guard)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and _is_public_upload(get_route_path(scope)):
-            response = JSONResponse({"detail": "Not Found"}, status_code=404)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-def _is_public_upload(path: str) -> bool:
-    path = "/" + path.lstrip("/")
-    return not path.startswith("/personal") and (
-        path.rstrip("/").endswith("/upload") or "/upload_progress" in path
-    )
-
-
-def server_config(app: Any, settings: Settings) -> Any:
-    """uvicorn's configuration for the app. Proxy headers (X-Forwarded-For, -Proto) are
-    trusted only when FORWARDED_ALLOW_IPS names the proxies: otherwise any local process
-    could claim another address and escape the login limiter."""
-    import os
-
-    import uvicorn
-
-    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "").strip()
-    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                          proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
-
-
-def launch(assistant: Assistant, settings: Settings) -> None:
-    """Serve the chat on settings.host:settings.port until interrupted."""
-
-    app = create_app(assistant, settings)
-    server = StoppingServer(server_config(app, settings), assistant)
-    print(
-        f"Kunskapsassistenten startar på http://{settings.host}:{settings.port}/ "
-        "(avsluta med Ctrl+C)",
-        flush=True,
-    )
-    server.run()
-
-
-class StoppingServer:
-    """uvicorn's server, which on SIGTERM or Ctrl+C also stops a re-index under way at its
-    next file (the index stays consistent), instead of waiting for it to finish."""
-
-    def __new__(cls, config: Any, assistant: Assistant) -> Any:
-        import uvicorn
-
-        class Server(uvicorn.Server):
-            def handle_exit(self, sig: int, frame: Any) -> None:
-                assistant.stop_ingest()
-                super().handle_exit(sig, frame)
-
-        return Server(config)

@@ -19,10 +19,11 @@ import gradio as gr
 
 from . import registry
 from .errors import KPError
+from .markup import document_url
+from .markup import escape as _escape
 from .models import Citation
 from .registry import PartnershipGroup
 from .themes import taxonomy
-from .ui import _escape, document_url
 
 if TYPE_CHECKING:
     from .aggregate import Peer

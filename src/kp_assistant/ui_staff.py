@@ -7,34 +7,26 @@ app, so its functions do not exist in the public chat's API at all.
 
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import queue
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse
 from gradio import utils as gr_utils
 
-from .assistant import Assistant
-from .auth import StaffAuth
 from .errors import KPError
+from .markup import escape as _escape
 from .models import SUPPORTED_SUFFIXES, FileEvent, IngestSummary
-from .settings import Settings
-from .staff import MB, STATUS_TEXT, DocumentRow, StaffError, StaffService, summary_text
-from .ui import _escape, blocked_paths, mark_launched
-from .ui_login import LOGOUT_PATH, STAFF_PATH, StaffGuard, add_login_routes, user_of
+from .staff import FAILURE as STAFF_FAILURE
+from .staff import STATUS_TEXT, DocumentRow, StaffError, StaffService, summary_text
+from .ui_login import LOGOUT_PATH
 
 log = logging.getLogger(__name__)
 
-API_PATH = STAFF_PATH + "/api"
 HEADERS = ["Dokument", "Titel", "Status", "Sidor", "Avsnitt", "Anmärkning"]
 EVENT_TEXT = {
     "added": "tillagt",
@@ -43,7 +35,7 @@ EVENT_TEXT = {
     "unchanged": "oförändrat",
     "failed": "misslyckades",
 }
-FAILURE = "Något gick fel; ingenting mer ändrades. Se serverns logg för detaljer."
+FAILURE = STAFF_FAILURE
 _SHOWN_EVENTS = 12
 PROGRESS = gr.Progress()  # the default that makes gradio pass each call its progress bar
 
@@ -64,10 +56,6 @@ def overview(rows: list[DocumentRow]) -> str:
         f"**{counts[s]}** {STATUS_TEXT[s]}" for s in ("failed", "pending", "missing") if counts[s]
     ]
     return " · ".join(parts)
-
-
-def summary_json(summary: IngestSummary) -> dict[str, Any]:
-    return {**vars(summary), "text": summary_text(summary)}
 
 
 def _event_line(event: FileEvent) -> str:
@@ -332,119 +320,3 @@ def build_staff_ui(service: StaffService) -> gr.Blocks:
         reindex.click(handler.reindex, None, outputs, **write)
     demo.queue(default_concurrency_limit=4)
     return demo
-
-
-# -- JSON routes, for scripts: curl --cookie … /personal/api/… -------------------------------
-
-
-def _error(exc: Exception) -> JSONResponse:
-    if isinstance(exc, StaffError):
-        return JSONResponse({"detail": str(exc)}, exc.status)
-    if isinstance(exc, KPError):
-        return JSONResponse({"detail": str(exc)}, 409)
-    log.error("staff request failed", exc_info=exc)
-    return JSONResponse({"detail": FAILURE}, 500)
-
-
-def add_api_routes(app: FastAPI, service: StaffService, auth: StaffAuth) -> None:
-    headers = {"cache-control": "no-store"}
-
-    @app.get(API_PATH + "/dokument", include_in_schema=False)
-    def list_documents(request: Request) -> JSONResponse:
-        try:
-            rows = [r.to_json() for r in service.documents()]
-        except Exception as exc:
-            return _error(exc)
-        # scripts send this back as X-CSRF-Token with every change (docs/security.md)
-        token = auth.csrf_token(request.state.staff_session)
-        return JSONResponse({"mapp": str(service.root), "dokument": rows, "csrf": token},
-                            headers=headers)
-
-    @app.post(API_PATH + "/dokument", include_in_schema=False)
-    async def upload_document(
-        request: Request, namn: str = "", ersatt: bool = False
-    ) -> JSONResponse:
-        """The request body is the file; `namn` its name. Saved, then the corpus is synced."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > service.max_bytes:
-            return _error(StaffError(f"Filen är större än gränsen på {service.max_mb}.", 413))
-        spool = tempfile.SpooledTemporaryFile(max_size=MB)  # noqa: SIM115 - closed below
-        try:
-            size = 0
-            async for part in request.stream():
-                size += len(part)
-                if size > service.max_bytes:
-                    return _error(
-                        StaffError(f"Filen är större än gränsen på {service.max_mb}.", 413)
-                    )
-                spool.write(part)
-            spool.seek(0)
-
-            def save_and_sync() -> dict[str, Any]:
-                with service.changing():
-                    result = service.save_upload(namn, spool, replace=ersatt)  # type: ignore[arg-type]
-                    return {
-                        "uppladdning": result.to_json(),
-                        "inlasning": summary_json(service.sync()),
-                    }
-
-            body = await run_in_threadpool(save_and_sync)
-        except Exception as exc:
-            return _error(exc)
-        finally:
-            spool.close()
-        return JSONResponse(body, headers=headers)
-
-    @app.delete(API_PATH + "/dokument", include_in_schema=False)
-    def delete_document(namn: str) -> JSONResponse:
-        try:
-            with service.changing():
-                service.delete(namn)
-                summary = service.sync()
-        except Exception as exc:
-            return _error(exc)
-        return JSONResponse(
-            {"borttaget": namn, "inlasning": summary_json(summary)}, headers=headers
-        )
-
-    @app.post(API_PATH + "/indexera", include_in_schema=False)
-    def reindex() -> JSONResponse:
-        try:
-            summary = service.sync()
-        except Exception as exc:
-            return _error(exc)
-        return JSONResponse({"inlasning": summary_json(summary)}, headers=headers)
-
-
-def mount_staff(app: FastAPI, assistant: Assistant, settings: Settings) -> StaffAuth:
-    """Login routes, guard, JSON routes and the page; call before the chat is mounted at "/"."""
-    auth = StaffAuth.from_settings(settings)
-    app.state.staff_auth = auth
-    add_login_routes(app, auth)
-    app.add_middleware(StaffGuard, auth=auth)
-
-    @app.get(STAFF_PATH, include_in_schema=False)
-    def staff_root() -> RedirectResponse:
-        return RedirectResponse(STAFF_PATH + "/", status_code=307)
-
-    if not auth.enabled:
-        return auth  # the guard sends everyone to the login page, which says why
-    service = StaffService(assistant, max_bytes=int(settings.upload_max_mb * MB))
-    add_api_routes(app, service, auth)
-    blocks = build_staff_ui(service)
-    gr.mount_gradio_app(
-        app,
-        blocks,
-        path=STAFF_PATH,
-        server_name=settings.host,
-        server_port=settings.port,
-        run_history=False,
-        footer_links=[],
-        # a second check inside gradio, and the user's name in gr.Request.username
-        auth_dependency=functools.partial(user_of, auth),
-        max_file_size=service.max_bytes,
-        allowed_paths=[],
-        blocked_paths=blocked_paths(assistant, settings),
-    )
-    mark_launched(blocks)
-    return auth
