@@ -35,8 +35,9 @@ from kp_assistant.ui import (
 )
 from kp_assistant.webapp import create_app
 
-DEV_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev" / "corpus"
-PROGRAMME_PDF = "dev_programbeskrivning_kommunala_partnerskap.pdf"
+# a real PDF from the bundled corpus, so that these tests need nothing beside the checkout
+BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+PROGRAMME_PDF = "programbeskrivning.pdf"
 
 DOCUMENTS = {
     "robertsfors_machakos.md": (
@@ -59,8 +60,8 @@ QUESTION = "Vad handlar samarbetet mellan Robertsfors och Machakos om?"
 
 
 def write_corpus(folder: Path) -> Path:
-    pdf = DEV_CORPUS / PROGRAMME_PDF
-    assert pdf.is_file(), f"dev corpus PDF missing: {pdf} (expected ../shared next to the repo)"
+    pdf = BUNDLED_CORPUS / PROGRAMME_PDF
+    assert pdf.is_file(), f"bundled corpus PDF missing: {pdf}"
     folder.mkdir(parents=True)
     for name, text in DOCUMENTS.items():
         (folder / name).write_text(text, encoding="utf-8")
