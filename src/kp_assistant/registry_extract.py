@@ -205,7 +205,8 @@ def _overlaps(n: _Name, blocked: list[tuple[int, int]]) -> bool:
 
 def _is_name(text: str, n: _Name) -> bool:
     words = text[n.start : n.end].split()
-    return bool(words) and words[0] not in _NOT_NAME and " ".join(words) not in _ORGS
+    return (bool(words) and words[0] not in _NOT_NAME and " ".join(words) not in _ORGS
+            and not rules.ORGANISATION_AFTER.match(text, n.end))
 
 
 def _coordinated(text: str, names: list[_Name], blocked: list[tuple[int, int]]) -> list[_Name]:

@@ -55,7 +55,8 @@ _CAP_WORD = rf"[{_UPPER}][\w'’.-]*"
 INTRODUCED = re.compile(
     rf"\b(?:staden|kommunen|provinsen|distriktet|regionen|countyt|orten|partnern|partnerkommunen"
     rf"|partnerstaden|partnerregionen|the city of|the town of|the district of|the municipality of"
-    rf"|(?:partner\w*|samarbetspart\w*)(?: i \w+)? (?:heter|är))"
+    rf"|(?:partner(?:n|kommun(?:en)?|stad(?:en)?|region(?:en)?)|samarbetspart(?:en|ner))"
+    rf"(?: i \w+)? (?:heter|är))"
     rf"\s+({_CAP_WORD}(?: {_CAP_WORD}){{0,3}})"
 )
 # "med Sabang i provinsen Aceh", "Drakenstein, provinsen Western Cape": a place that locates.
@@ -83,6 +84,12 @@ TABLE_HEADER = re.compile(
     r"(?:svensk|swedish)\w*\s+(?:part|kommun|region|municipalit|partner)\w*\s*\|?\s*"
     r"(?:[\w-]+\s+)?(?:part|partner|kommun|municipalit|region)\w*",
     re.I,
+)
+
+
+# A name that goes on into a company or association: "Teknik i Väst AB".
+ORGANISATION_AFTER = re.compile(
+    r"(?:\s+[\w-]+){0,3}\s+(?:AB|Ltd|Inc|GmbH|ekonomisk förening|förening|stiftelse)\b"
 )
 
 
