@@ -29,8 +29,8 @@ _WISH = re.compile(r"\b(?:vill|ville|velat|önskar|önskade|hoppas|skulle vilja|
 # Meeting someone at a conference or on a visit is no partnership either, unless the clause
 # also names the partnership.
 _MEETING = re.compile(
-    r"konferens|deltagare|deltog|besök|seminari|mässa|workshop|studieresa|utbyte|conference"
-    r"|participant|visit|delegation|exchange",
+    r"konferens|\bmöte|deltagare|deltog|gäst|besök|seminari|mässa|workshop|studieresa|utbyte"
+    r"|conference|meeting|participant|guest|visit|delegation|exchange",
     re.I,
 )
 RELATION = re.compile(
@@ -49,7 +49,7 @@ PARTY_JOIN = re.compile(r"\s*(?:,|och|and|&|\+|samt)\s*")
 BARE_LIST = re.compile(r"\s*,\s*")
 
 _UPPER = "A-ZÅÄÖÉÇŞŠŽČĆ"
-_CAP_WORD = rf"[{_UPPER}][\w'’.-]*"
+_CAP_WORD = rf"[{_UPPER}][\w'’-]*"
 # A partner introduced by what it is: "staden Kutaisi", "provinsen An Giang",
 # "partnern Tbilisi", "Kirunas partnerkommun i Uganda heter Gulu".
 INTRODUCED = re.compile(
