@@ -327,7 +327,7 @@ def test_registry_round_trips_through_json_and_rows() -> None:
     assert kalix["swedish"] == "Kalix kommun" and kalix["documents"] == 2
     assert kalix["sources"][1] == {"source": "b.pdf", "page": 2,
                                    "sentence": kalix["sources"][1]["sentence"],
-                                   "chunk_id": "b.pdf-0000"}
+                                   "chunk_id": "b.pdf-0000", "states": True}
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[k for k in rows[0] if k != "sources"],
                             extrasaction="ignore")

@@ -63,6 +63,7 @@ class Partnership:
     page: int | None
     sentence: str  # the supporting text, always a substring of the chunk's text
     chunk_id: str
+    states: bool = True  # the sentence names the pair itself (not only refers back to it)
 
     @property
     def key(self) -> tuple[tuple[str, ...], str]:
@@ -74,6 +75,7 @@ class Mention(NamedTuple):
     page: int | None
     sentence: str
     chunk_id: str
+    states: bool = True  # the sentence names the pair; False: it refers back to it
 
 
 @dataclass(frozen=True)
@@ -137,18 +139,19 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
     found = {c.id: _chunk_pairs(c, about[c.title]) for c in chunks}
     titles = [p for t in about for p in find_pairs(t)]
     known = learn([p for ps in found.values() for pairs in ps for p in pairs] + titles)
-    found_drafts = [(c, pair, text) for c in chunks
-                    for pair, text in drafts(c, found[c.id], known, about[c.title])]
+    found_drafts = [(c, pair, text, states) for c in chunks
+                    for pair, text, states in drafts(c, found[c.id], known, about[c.title])]
     # embeddings only where the taxonomy finds nothing; a short sentence says too little
     extra: list[tuple[str, ...]] = [()] * len(found_drafts)
-    todo = [i for i, (_, _, s) in enumerate(found_drafts) if len(s.split()) >= 6 and not match_themes(s)]
+    todo = [i for i, d in enumerate(found_drafts) if len(d[2].split()) >= 6
+            and not match_themes(d[2])]
     if embedder and todo:
         for i, themes in zip(todo, embedding_themes([found_drafts[i][2] for i in todo], embedder),
                              strict=True):
             extra[i] = themes
     doc_years = _document_years(chunks)
     records: dict[tuple[Any, ...], Partnership] = {}
-    for (c, pair, sentence), more in zip(found_drafts, extra, strict=True):
+    for (c, pair, sentence, states), more in zip(found_drafts, extra, strict=True):
         years = _years(sentence) or _years(c.heading) or _years(c.title) or doc_years[c.source]
         amount = _AMOUNT.search(sentence)
         record = Partnership(
@@ -157,7 +160,7 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
             themes=ordered([*match_themes(f"{sentence}\n{c.heading}\n{c.title}"), *more]),
             years=tuple(sorted(years)), amount=amount.group() if amount else None,
             phase=_phase(sentence), source=c.source, page=c.page, sentence=sentence,
-            chunk_id=c.id,
+            chunk_id=c.id, states=states,
         )
         records.setdefault((*record.key, c.source, sentence), record)  # chunk overlap
     return list(records.values())
@@ -183,8 +186,8 @@ def merge(records: Iterable[Partnership]) -> list[PartnershipGroup]:
             years=tuple(sorted({y for r in rs for y in r.years})),
             amounts=tuple(dict.fromkeys(r.amount for r in rs if r.amount)),
             phases=tuple(dict.fromkeys(r.phase for r in rs if r.phase)),
-            sources=tuple(dict.fromkeys(Mention(r.source, r.page, r.sentence, r.chunk_id)
-                                        for r in rs)),
+            sources=tuple(dict.fromkeys(Mention(r.source, r.page, r.sentence, r.chunk_id,
+                                                r.states) for r in rs)),
         ))
     return sorted(groups, key=lambda g: (g.swedish, g.partner.casefold()))
 

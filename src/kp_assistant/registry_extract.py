@@ -394,15 +394,16 @@ def document_party(title: str) -> str | None:
 
 
 def drafts(c: Chunk, found: list[list[_Pair]], known: _Known,
-           party: str | None = None) -> Iterator[tuple[_Pair, str]]:
-    """(pair, supporting text) for one chunk. A sentence naming no partner still supports the
+           party: str | None = None) -> Iterator[tuple[_Pair, str, bool]]:
+    """(pair, supporting text, whether the text states the pair) for one chunk. A sentence
+    naming no partner still supports the
     partnership of the sentence before it, or of the heading or title, if it refers to it."""
     fallback = find_pairs(c.heading, known, default=party) or find_pairs(c.title, known)
     current: list[_Pair] = []
     for (a, b), pairs in zip(segments(c.text), found, strict=True):
         seg = c.text[a:b].strip()
         if pairs := pairs or find_pairs(seg, known):
-            yield from ((p, _slice(seg, pairs, i)) for i, p in enumerate(pairs))
+            yield from ((p, _slice(seg, pairs, i), True) for i, p in enumerate(pairs))
             # a table row is no antecedent for the next line; a sentence may be
             prose = re.search(r"[.!?][\"')\]]*$", seg) and "|" not in seg
             current = pairs if prose and len({p.partner for p in pairs}) == 1 else []
@@ -413,7 +414,7 @@ def drafts(c: Chunk, found: list[list[_Pair]], known: _Known,
                 (names and context is current) or _ANAPHOR.search(seg)
                 or re.search(rf"(?<!\w){re.escape(partner_name(context[0].partner))}", seg)
             ):
-                yield context[0], seg
+                yield context[0], seg, False
                 break
         else:
             current = [] if names else current

@@ -141,3 +141,56 @@ def ordered(keys: Iterable[str]) -> tuple[str, ...]:
     """Theme keys deduplicated, in taxonomy order (unknown keys last)."""
     rank = {t.key: i for i, t in enumerate(taxonomy())}
     return tuple(sorted(set(keys), key=lambda k: (rank.get(k, len(rank)), k)))
+
+
+# --- open-vocabulary topics: the words a question asks about, found in the sentences ---------
+
+# What a list question says about its topic: "arbetar med turism", "partnerskap om korruption",
+# "work on digitalisation". Only the words after such a phrase are the topic.
+_TOPIC = re.compile(
+    r"\b(?:arbetar|arbetat|arbetade|jobbar|samarbetar|samarbetat|fokuserar|satsar|handlar)\s+"
+    r"(?:med|på|om|kring|inom|mot)\s+(?P<sv>[^?.!]+)"
+    r"|\b(?:partnerskap|samarbeten|projekt)\s+(?:om|inom|kring|som rör|med (?:fokus|inriktning) på)"
+    r"\s+(?P<sv2>[^?.!]+)"
+    r"|\btema(?:t)?\s+(?P<sv3>[^?.!]+)"
+    r"|\bwork(?:s|ed|ing)?\s+(?:on|with)\s+(?P<en>[^?.!]+)"
+    r"|\b(?:partnerships|projects|cooperation)\s+(?:on|about|concerning)\s+(?P<en2>[^?.!]+)",
+    re.I,
+)
+# Words of such a phrase that name no topic: the partnership itself, its parties, fillers.
+_NO_TOPIC = {
+    "kommun", "kommuner", "kommunen", "kommunerna", "region", "regioner", "regionen", "partner",
+    "partners", "partnern", "partnerskap", "partnerskapet", "samarbete", "samarbeten", "svensk",
+    "svenska", "frågor", "frågan", "området", "områden", "temat", "tema", "arbete", "arbetet",
+    "projekt", "municipality", "municipalities", "regions", "partnership", "partnerships",
+    "swedish", "issues", "projects", "field", "area", "theme", "landet", "länder", "countries",
+}
+
+
+def topic_words(question: str) -> tuple[str, ...]:
+    """The content words of what a list question says its partnerships work on, lower case;
+    places are left out (they are filters of their own)."""
+    from .places import find_places
+
+    m = _TOPIC.search(question)
+    if not m:
+        return ()
+    phrase = next(g for g in m.groups() if g)
+    for place in sorted(find_places(phrase), key=lambda p: -p.start):
+        phrase = phrase[: place.start] + " " + phrase[place.end :]
+    stop = _stopwords()
+    words = [w for w in _WORD.findall(phrase.lower())
+             if len(w) >= 3 and w not in stop and w not in _NO_TOPIC and not w.isdigit()]
+    return tuple(dict.fromkeys(words))
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_SWEDISH
+
+    return frozenset(STOPWORDS_SWEDISH) | frozenset(STOPWORDS_EN)
+
+
+def mentions_topic(text: str, words: Sequence[str]) -> bool:
+    """Whether a sentence uses any topic word, also inside a compound ("ekoturismen")."""
+    return any(word_matches(t, w) for w in set(_WORD.findall(text.lower())) for t in words)
