@@ -44,7 +44,7 @@ class Filters:
     countries: frozenset[str]
     names: frozenset[str]  # partner keys or Swedish parties named in the question
     years: frozenset[int]
-    topic: tuple[str, ...] = ()  # words of "arbetar med …", looked for in the sentences
+    topic: tuple[tuple[str, ...], ...] = ()  # "arbetar med …": alternatives of words
 
 
 def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | None:
@@ -59,7 +59,8 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | No
         frozenset(countries),
         frozenset(names),
         frozenset(int(y) for y in q.years),
-        tuple(w for w in topic_words(q.text) if w not in named_words),
+        tuple(alt for alt in (tuple(w for w in a if w not in named_words)
+                              for a in topic_words(q.text)) if alt),
     )
     # a year alone ("vilka fick medel 2020") is about grant lists, which the registry lacks
     if not (filters.themes or filters.countries or filters.names or filters.topic):
@@ -229,7 +230,12 @@ def find_peers(
     wanted = set(match_themes(challenge))
     if embedder is not None and embedder.semantic and not wanted:
         wanted |= set(embedding_themes([challenge], embedder)[0])
-    candidates = [g for g in groups if wanted & set(g.themes)] or list(groups)
+    # words the challenge names that the taxonomy may lack ("om krisberedskap")
+    topic = topic_words(challenge)
+    on_topic = {g.key for g in groups
+                if topic and any(mentions_topic(m.sentence, topic) for m in g.sources)}
+    candidates = [g for g in groups if g.key in on_topic or wanted & set(g.themes)]
+    candidates = candidates or list(groups)
     if not candidates:
         return []
     sims: list[list[float]] = [[0.0] * len(g.sources) for g in candidates]
@@ -243,6 +249,8 @@ def find_peers(
     for g, sim in zip(candidates, sims, strict=True):
         best = max(range(len(sim)), key=sim.__getitem__)
         shared = tuple(t for t in g.themes if t in wanted)
+        if g.key in on_topic:
+            shared += tuple(" ".join(alt) for alt in topic if " ".join(alt) not in shared)
         peers.append(Peer(g, shared, g.sources[best], len(shared) + sim[best]))
     peers.sort(key=lambda p: -p.score)
     return peers[:k]

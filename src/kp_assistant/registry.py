@@ -17,17 +17,14 @@ from typing import Any, NamedTuple
 from .embedding import Embedder
 from .models import Chunk
 from .places import find_places
-from .registry_extract import (
-    _Pair,
-    document_party,
-    drafts,
-    find_pairs,
-    learn,
-    partner_key,
-    partner_name,
-    segments,
-)
+from .registry_chunks import document_party, drafts, learn, segments
+from .registry_extract import _Pair, find_pairs, partner_key, partner_name
 from .registry_rules import TABLE_HEADER
+
+__all__ = [
+    "REGISTRY_VERSION", "Mention", "Partnership", "PartnershipGroup", "extract", "filter_groups",
+    "from_json", "merge", "partner_key", "partner_name", "rows_to_csv", "to_json", "to_rows",
+]
 from .themes import embedding_themes, match_themes, ordered, resolve_themes
 
 # Bump when extraction changes, so that a stored registry is extracted again.
@@ -90,6 +87,10 @@ class PartnershipGroup:
     amounts: tuple[str, ...]
     phases: tuple[str, ...]
     sources: tuple[Mention, ...]
+
+    @property
+    def key(self) -> tuple[tuple[str, ...], str]:
+        return self.swedish, partner_key(self.partner)
 
     @property
     def documents(self) -> tuple[str, ...]:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import NamedTuple
 
-from .models import Chunk
 from . import registry_rules as rules
 from .places import PlaceMention, find_places
 
@@ -26,7 +24,8 @@ _NOT_NAME = {
     "Även", "Både", "Och", "Samt", "Med", "Tillsammans", "Internationell", "Svensk", "Partner",
     "Partnern", "Partnerkommunen", "Samarbetsparten", "Staden", "Kommunen", "Regionen",
     "Countyt", "Part", "Land", "Tema", "Uppgift", "Exempel", "The", "And", "With", "In", "Both",
-    "Arbetet", "Projektet", "Internationellt", "Kommunala", "Programmet", "Partnerskapet", "Samarbetet", "Landet", "Parterna", "Nätverket",
+    "Arbetet", "Projektet", "Internationellt", "Kommunala", "Programmet", "Partnerskapet",
+    "Samarbetet", "Landet", "Parterna", "Nätverket",
 }
 _ORGS = {"ICLD", "Sida", "SKR", "SKL", "EU", "FN", "UN", "OECD", "DAC", "SEI", "UNCDF", "MR"}
 # Words that name a partner by its kind of local government: "Gulu District Local Government".
@@ -55,16 +54,6 @@ _FEDERATION = re.compile(
 _LOCATING = re.compile(
     r"\s*(?:,\s*(?:a|an|en|ett)\s+(?:[\w-]+\s+){0,3}?)?(?:\(|\bi\b|\bin\b)\s*$"
 )
-# Words that refer back to a partnership already named: definite or possessive forms only,
-# since "kommunala partnerskap" in general refers to none.
-_ANAPHOR = re.compile(
-    r"\b(?:\w*(?:projekt|partnerskap|samarbet)(?:et|en|ets|ens)|parterna|regionerna"
-    r"|(?:båda|de två) kommunerna|the two municipalities"
-    r"|(?:deras|dess|sitt|sin|their|its|the|this) (?:\w+ )?(?:\w*projekt|project|partnership"
-    r"|cooperation))\b", re.I,
-)
-
-
 def partner_name(written: str) -> str:
     """The partner without "County", "City Council", "kommun": "Machakos County" -> "Machakos"."""
     name = " ".join(written.split()).replace("’", "'")
@@ -181,9 +170,9 @@ def _names(text: str, mentions: list[PlaceMention], parties: list[tuple[int, int
             found += _run_at(text, dash.end())
         if related and (join := _AND_AFTER.match(text, end)):
             found += _run_at(text, join.end())
-        if related and (join := _AND_BEFORE.search(text, max(0, start - 8), start)):
-            if span := _name_before(text, join.start(), blocked):
-                found.append(_Name(*span, ""))
+        join = _AND_BEFORE.search(text, max(0, start - 8), start) if related else None
+        if join and (span := _name_before(text, join.start(), blocked)):
+            found.append(_Name(*span, ""))
     found = [n for n in _dedupe(found) if not _overlaps(n, blocked) and _is_name(text, n)
              and not rules.LOCATED_IN.search(text[max(0, n.start - 20) : n.start])]
     return _coordinated(text, found, blocked)
@@ -325,7 +314,7 @@ def _table_pairs(text: str, header: bool) -> list[_Pair]:
     blocked = [(m.start, m.end) for m in mentions]
     pairs: list[_Pair] = []
     parties = _parties(text, mentions)
-    for start, end, _ in parties:
+    for _, end, _ in parties:
         group = _group(text, [p for p in parties if p[1] <= end], True)
         official = tuple(sorted({p[2] for p in group}))
         if cell := re.match(r"[ \t]*\|[ \t]*", text[end:]):
@@ -346,76 +335,6 @@ def _table_pairs(text: str, header: bool) -> list[_Pair]:
         for s in spans:
             name = _Name(at + s.start, at + s.end, country)
             if not _overlaps(name, blocked) and _is_name(text, name):
-                pairs.append(_Pair(official, text[name.start : name.end], name.country, group[-1][0]))
+                pairs.append(_Pair(official, text[name.start : name.end], name.country,
+                                   group[-1][0]))
     return pairs
-
-
-def segments(text: str) -> list[tuple[int, int]]:
-    """The chunk's lines (one sentence each), with a line that starts in lower case and a
-    Markdown table row cut at a period inside a cell joined back to what they continue."""
-    spans: list[tuple[int, int]] = []
-    for m in re.finditer(r"[^\n]+", text):
-        line, prev = m.group().lstrip(), text[spans[-1][0] : spans[-1][1]] if spans else ""
-        cut_row = "|" in prev and not prev.rstrip().endswith("|") and line.startswith("|")
-        if spans and (line[:1].islower() or cut_row):
-            spans[-1] = (spans[-1][0], m.end())
-        else:
-            spans.append((m.start(), m.end()))
-    return spans
-
-
-def _slice(seg: str, pairs: list[_Pair], i: int) -> str:
-    """The text of pair i: the whole segment, unless it holds a flattened table."""
-    starts = sorted({p.start for p in pairs})
-    if len(starts) == 1:
-        return seg
-    end = next((s for s in starts if s > pairs[i].start), len(seg))
-    return seg[pairs[i].start : end].strip(" \n|-•*")
-
-
-
-def learn(pairs: Iterable[_Pair]) -> _Known:
-    """The partners named in pairs, each with the country a pair states for it."""
-    partners: dict[str, tuple[str, str]] = {}
-    for pair in pairs:
-        name = partner_name(pair.partner)
-        if pair.country or partner_key(name) not in partners:
-            partners[partner_key(name)] = (name, pair.country)
-    names = sorted((n for n, _ in partners.values()), key=len, reverse=True)
-    alternatives = "|".join(re.escape(n).replace("'", "['’]") for n in names)
-    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?=(?:s|:s)?(?!\w))") if names else None
-    return _Known(partners, pattern)
-
-
-def document_party(title: str) -> str | None:
-    """The one Swedish party a document's title names, if it names exactly one."""
-    names = {p[2] for p in _parties(title, find_places(title))}
-    return names.pop() if len(names) == 1 else None
-
-
-def drafts(c: Chunk, found: list[list[_Pair]], known: _Known,
-           party: str | None = None) -> Iterator[tuple[_Pair, str, bool]]:
-    """(pair, supporting text, whether the text states the pair) for one chunk. A sentence
-    naming no partner still supports the
-    partnership of the sentence before it, or of the heading or title, if it refers to it."""
-    fallback = find_pairs(c.heading, known, default=party) or find_pairs(c.title, known)
-    current: list[_Pair] = []
-    for (a, b), pairs in zip(segments(c.text), found, strict=True):
-        seg = c.text[a:b].strip()
-        if pairs := pairs or find_pairs(seg, known):
-            yield from ((p, _slice(seg, pairs, i), True) for i, p in enumerate(pairs))
-            # a table row is no antecedent for the next line; a sentence may be
-            prose = re.search(r"[.!?][\"')\]]*$", seg) and "|" not in seg
-            current = pairs if prose and len({p.partner for p in pairs}) == 1 else []
-            continue
-        names = {p[2] for p in _parties(seg, find_places(seg))}
-        for context in (current, fallback):
-            if len(context) == 1 and names <= set(context[0].parties) and (
-                (names and context is current) or _ANAPHOR.search(seg)
-                or re.search(rf"(?<!\w){re.escape(partner_name(context[0].partner))}", seg)
-            ):
-                yield context[0], seg, False
-                break
-        else:
-            current = [] if names else current
-

@@ -148,7 +148,7 @@ def ordered(keys: Iterable[str]) -> tuple[str, ...]:
 # What a list question says about its topic: "arbetar med turism", "partnerskap om korruption",
 # "work on digitalisation". Only the words after such a phrase are the topic.
 _TOPIC = re.compile(
-    r"\b(?:arbetar|arbetat|arbetade|jobbar|samarbetar|samarbetat|fokuserar|satsar|handlar)\s+"
+    r"\b(?:arbeta[rdt]?|arbetade|jobba[rt]?|samarbeta[rt]?|fokusera[rt]?|satsa[rt]?|handlar)\s+"
     r"(?:med|på|om|kring|inom|mot)\s+(?P<sv>[^?.!]+)"
     r"|\b(?:partnerskap|samarbeten|projekt)\s+(?:om|inom|kring|som rör|med (?:fokus|inriktning) på)"
     r"\s+(?P<sv2>[^?.!]+)"
@@ -167,9 +167,11 @@ _NO_TOPIC = {
 }
 
 
-def topic_words(question: str) -> tuple[str, ...]:
-    """The content words of what a list question says its partnerships work on, lower case;
-    places are left out (they are filters of their own)."""
+def topic_words(question: str) -> tuple[tuple[str, ...], ...]:
+    """What a list question says its partnerships work on, as alternatives of content words
+    ("digitalisering och e-förvaltning": two; "personer med funktionsnedsättning": one of two
+    words that must stand in one sentence). Places are left out: they are filters of their own.
+    """
     from .places import find_places
 
     m = _TOPIC.search(question)
@@ -179,9 +181,18 @@ def topic_words(question: str) -> tuple[str, ...]:
     for place in sorted(find_places(phrase), key=lambda p: -p.start):
         phrase = phrase[: place.start] + " " + phrase[place.end :]
     stop = _stopwords()
-    words = [w for w in _WORD.findall(phrase.lower())
-             if len(w) >= 3 and w not in stop and w not in _NO_TOPIC and not w.isdigit()]
-    return tuple(dict.fromkeys(words))
+    out = []
+    for part in _ALTERNATIVES.split(phrase.lower()):
+        words = tuple(dict.fromkeys(
+            w for w in _WORD.findall(part)
+            if len(w) >= 3 and w not in stop and w not in _NO_TOPIC and not w.isdigit()
+        ))
+        if words:
+            out.append(words)
+    return tuple(out)
+
+
+_ALTERNATIVES = re.compile(r"\s*(?:,|\boch\b|\beller\b|\band\b|\bor\b)\s*")
 
 
 @lru_cache(maxsize=1)
@@ -191,6 +202,8 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_SWEDISH) | frozenset(STOPWORDS_EN)
 
 
-def mentions_topic(text: str, words: Sequence[str]) -> bool:
-    """Whether a sentence uses any topic word, also inside a compound ("ekoturismen")."""
-    return any(word_matches(t, w) for w in set(_WORD.findall(text.lower())) for t in words)
+def mentions_topic(text: str, topic: Sequence[Sequence[str]]) -> bool:
+    """Whether a sentence holds every word of one alternative, also inside a compound
+    ("turism" in "ekoturismen")."""
+    words = set(_WORD.findall(text.lower()))
+    return any(all(any(word_matches(t, w) for w in words) for t in alt) for alt in topic)
