@@ -83,12 +83,12 @@ def test_a_labelled_partner_line_pairs_with_the_documents_party() -> None:
 
 
 def test_a_flattened_table_gives_one_pair_per_row() -> None:
-    text = ("Svensk part | Partner | Tema | Period Mora kommun | Uzhhorod | Skola | 2024 "
-            "Sala kommun | Bila Tserkva | Vatten | 2023–2025 Region Dalarna | Poltava "
+    text = ("Svensk part | Ukrainsk part | Tema | Period Mora kommun | Uzhhorod | Skola | 2024 "
+            "Nässjö kommun | Bila Tserkva | Vatten | 2023–2025 Region Dalarna | Poltava "
             "(med Jelgava, Lettland) | Krisberedskap | 2024")
-    assert {(p[0], p[1]) for p in pairs(text)} == {
-        (("Mora kommun",), "Uzhhorod"), (("Sala kommun",), "Bila Tserkva"),
-        (("Region Dalarna",), "Poltava"), (("Region Dalarna",), "Jelgava")}
+    assert pairs(text) == {
+        (("Mora kommun",), "Uzhhorod", "Ukraina"), (("Nässjö kommun",), "Bila Tserkva", "Ukraina"),
+        (("Region Dalarna",), "Poltava", "Ukraina"), (("Region Dalarna",), "Jelgava", "Lettland")}
 
 
 def test_a_table_read_from_a_pdf_lists_partners_after_the_party() -> None:

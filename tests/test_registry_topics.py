@@ -53,6 +53,7 @@ def test_topic_words_leave_out_places_and_the_partnership_vocabulary() -> None:
     assert topic_words("Vilka svenska kommuner har partners i Botswana?") == ()
     assert topic_words("Which municipalities work on digital services?") == (
         ("digital", "services"),)
+    assert topic_words("Vad ska parterna arbeta med i sitt nya projekt?") == ()
     assert topic_words("Vilka partnerskap handlar om fiske eller sjöfart?") == (
         ("fiske",), ("sjöfart",))
 

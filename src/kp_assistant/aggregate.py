@@ -59,8 +59,9 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | No
         frozenset(countries),
         frozenset(names),
         frozenset(int(y) for y in q.years),
-        tuple(alt for alt in (tuple(w for w in a if w not in named_words)
-                              for a in topic_words(q.text)) if alt),
+        # a question about a named partnership asks what it does: the topic is no filter
+        () if names else tuple(alt for alt in (tuple(w for w in a if w not in named_words)
+                                               for a in topic_words(q.text)) if alt),
     )
     # a year alone ("vilka fick medel 2020") is about grant lists, which the registry lacks
     if not (filters.themes or filters.countries or filters.names or filters.topic):

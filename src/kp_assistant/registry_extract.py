@@ -184,8 +184,9 @@ _COORD_BEFORE = re.compile(r"(?:\s*,\s*|\s+(?:och|and)\s+)$")
 
 
 def _run_at(text: str, at: int) -> list[_Name]:
-    m = rules.NAME_RUN.match(text, at)
-    return [_Name(m.start(), m.end(), "")] if m else []
+    """The name that starts at `at`, without a capitalised word that begins the next cell."""
+    spans = rules.list_names(text[at : at + 200])
+    return [_Name(at + spans[0].start, at + spans[0].end, "")] if spans else []
 
 
 def _overlaps(n: _Name, blocked: list[tuple[int, int]]) -> bool:
@@ -306,6 +307,11 @@ def _clause_pairs(text: str, known: _Known | None, default: str | None) -> list[
     return _pair_up(text, names, parties, countries.pop() if len(countries) == 1 else "")
 
 
+def _country_in(mentions: list[PlaceMention], start: int, end: int) -> str:
+    return next((m.place.name for m in mentions if m.place.kind == "country"
+                 and start <= m.start < end and m.place.name != "Sverige"), "")
+
+
 def _table_pairs(text: str, header: bool) -> list[_Pair]:
     """Rows of a table: a party that ends its cell and the names that fill the next one
     ("Falu kommun | Kolomyia | …", flattened: "… 2024 Karlskrona kommun | Chortkiv | …"),
@@ -314,6 +320,11 @@ def _table_pairs(text: str, header: bool) -> list[_Pair]:
     blocked = [(m.start, m.end) for m in mentions]
     pairs: list[_Pair] = []
     parties = _parties(text, mentions)
+    # a column named by nationality gives every row its country: "Ukrainsk part"
+    first = parties[0][0] if parties else 0
+    header_country = next((m.place.name for m in mentions if m.place.kind == "country"
+                           and m.end <= first and m.surface != m.place.name
+                           and m.place.name != "Sverige"), "")
     for _, end, _ in parties:
         group = _group(text, [p for p in parties if p[1] <= end], True)
         official = tuple(sorted({p[2] for p in group}))
@@ -325,15 +336,16 @@ def _table_pairs(text: str, header: bool) -> list[_Pair]:
             at, stop = end + 1, (text.find("\n", end) + 1 or len(text) + 1) - 1
         else:
             continue
-        spans = rules.list_names(text[at:stop])
+        country = header_country or _country_in(mentions, at, stop + 80)
+        named = [(at + s.start, at + s.end, country) for s in rules.list_names(text[at:stop])]
         if paren := re.search(r"\((?:med|with|och|and)\s+([^)]*)\)", text[at:stop]):
-            shift = paren.start(1)  # "Kamjanets-Podilskyj (med Ukmergė, Litauen)"
-            spans += [rules.Span(s.start + shift, s.end + shift)
+            # "Kamjanets-Podilskyj (med Ukmergė, Litauen)": a third party with its own country
+            shift = at + paren.start(1)
+            own = _country_in(mentions, at + paren.start(), at + paren.end())
+            named += [(shift + s.start, shift + s.end, own)
                       for s in rules.list_names(paren.group(1))]
-        country = next((m.place.name for m in mentions if m.place.kind == "country"
-                        and at <= m.start < stop + 80 and m.place.name != "Sverige"), "")
-        for s in spans:
-            name = _Name(at + s.start, at + s.end, country)
+        for start, stop_, where in named:
+            name = _Name(start, stop_, where)
             if not _overlaps(name, blocked) and _is_name(text, name):
                 pairs.append(_Pair(official, text[name.start : name.end], name.country,
                                    group[-1][0]))

@@ -178,6 +178,8 @@ def topic_words(question: str) -> tuple[tuple[str, ...], ...]:
     if not m:
         return ()
     phrase = next(g for g in m.groups() if g)
+    if _NOT_A_TOPIC_START.match(phrase):  # "arbeta med i sitt projekt": no topic follows
+        return ()
     for place in sorted(find_places(phrase), key=lambda p: -p.start):
         phrase = phrase[: place.start] + " " + phrase[place.end :]
     stop = _stopwords()
@@ -192,6 +194,10 @@ def topic_words(question: str) -> tuple[tuple[str, ...], ...]:
     return tuple(out)
 
 
+_NOT_A_TOPIC_START = re.compile(
+    r"(?:i|på|om|inom|av|för|till|från|sitt|sin|sina|det|den|de|dem|this|that|it|in|on|of)\b",
+    re.I,
+)
 _ALTERNATIVES = re.compile(r"\s*(?:,|\boch\b|\beller\b|\band\b|\bor\b)\s*")
 
 
