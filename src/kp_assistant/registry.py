@@ -18,7 +18,7 @@ from .embedding import Embedder
 from .models import Chunk
 from .places import find_places
 from .registry_chunks import document_party, drafts, learn, segments
-from .registry_extract import _Pair, find_pairs, partner_key, partner_name
+from .registry_extract import Pair, find_pairs, partner_key, partner_name
 from .registry_rules import TABLE_HEADER
 
 __all__ = [
@@ -123,7 +123,7 @@ def _document_years(chunks: Sequence[Chunk]) -> dict[str, set[int]]:
 
 
 
-def _chunk_pairs(c: Chunk, party: str | None) -> list[list[_Pair]]:
+def _chunk_pairs(c: Chunk, party: str | None) -> list[list[Pair]]:
     """The pairs of each segment; lines below a table header are read as its rows."""
     header = TABLE_HEADER.search(c.text)
     return [find_pairs(c.text[a:b], header=bool(header and a >= header.start()), default=party)

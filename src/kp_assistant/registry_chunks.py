@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from .models import Chunk
 from .places import find_places
-from .registry_extract import _Known, _Pair, _parties, find_pairs, partner_key, partner_name
+from .registry_extract import Known, Pair, find_pairs, parties_in, partner_key, partner_name
 
 # Words that refer back to a partnership already named: definite or possessive forms only,
 # since "kommunala partnerskap" in general refers to none.
@@ -35,7 +35,7 @@ def segments(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _slice(seg: str, pairs: list[_Pair], i: int) -> str:
+def _slice(seg: str, pairs: list[Pair], i: int) -> str:
     """The text of pair i: the whole segment, unless it holds a flattened table."""
     starts = sorted({p.start for p in pairs})
     if len(starts) == 1:
@@ -45,7 +45,7 @@ def _slice(seg: str, pairs: list[_Pair], i: int) -> str:
 
 
 
-def learn(pairs: Iterable[_Pair]) -> _Known:
+def learn(pairs: Iterable[Pair]) -> Known:
     """The partners named in pairs, each with the country a pair states for it."""
     partners: dict[str, tuple[str, str]] = {}
     for pair in pairs:
@@ -55,24 +55,24 @@ def learn(pairs: Iterable[_Pair]) -> _Known:
     names = sorted((n for n, _ in partners.values()), key=len, reverse=True)
     alternatives = "|".join(re.escape(n).replace("'", "['’]") for n in names)
     pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?=(?:s|:s)?(?!\w))") if names else None
-    return _Known(partners, pattern)
+    return Known(partners, pattern)
 
 
 def document_party(title: str) -> str | None:
     """The one Swedish party a document's title names, if it names exactly one."""
     if title.isupper():  # "LOKALT | VALDEMARSVIK": names are found in their usual case
         title = title.title()
-    names = {p[2] for p in _parties(title, find_places(title))}
+    names = {p[2] for p in parties_in(title, find_places(title))}
     return names.pop() if len(names) == 1 else None
 
 
-def drafts(c: Chunk, found: list[list[_Pair]], known: _Known,
-           party: str | None = None) -> Iterator[tuple[_Pair, str, bool]]:
+def drafts(c: Chunk, found: list[list[Pair]], known: Known,
+           party: str | None = None) -> Iterator[tuple[Pair, str, bool]]:
     """(pair, supporting text, whether the text states the pair) for one chunk. A sentence
     naming no partner still supports the
     partnership of the sentence before it, or of the heading or title, if it refers to it."""
     fallback = find_pairs(c.heading, known, default=party) or find_pairs(c.title, known)
-    current: list[_Pair] = []
+    current: list[Pair] = []
     for (a, b), pairs in zip(segments(c.text), found, strict=True):
         seg = c.text[a:b].strip()
         if pairs := pairs or find_pairs(seg, known):
@@ -81,7 +81,7 @@ def drafts(c: Chunk, found: list[list[_Pair]], known: _Known,
             prose = re.search(r"[.!?][\"')\]]*$", seg) and "|" not in seg
             current = pairs if prose and len({p.partner for p in pairs}) == 1 else []
             continue
-        names = {p[2] for p in _parties(seg, find_places(seg))}
+        names = {p[2] for p in parties_in(seg, find_places(seg))}
         for context in (current, fallback):
             if len(context) == 1 and names <= set(context[0].parties) and (
                 (names and context is current) or _ANAPHOR.search(seg)

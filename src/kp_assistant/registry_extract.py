@@ -73,7 +73,7 @@ def partner_key(written: str) -> str:
 # --- partnerships in one sentence, table row, heading or title ----------------------------------
 
 
-class _Pair(NamedTuple):
+class Pair(NamedTuple):
     parties: tuple[str, ...]
     partner: str
     country: str
@@ -86,14 +86,14 @@ class _Name(NamedTuple):
     country: str
 
 
-class _Known(NamedTuple):
+class Known(NamedTuple):
     """Partners learned from the corpus: key -> (name, country), and a pattern finding them."""
 
     partners: dict[str, tuple[str, str]]
     pattern: re.Pattern[str] | None
 
 
-def _parties(text: str, mentions: list[PlaceMention]) -> list[tuple[int, int, str]]:
+def parties_in(text: str, mentions: list[PlaceMention]) -> list[tuple[int, int, str]]:
     """Swedish parties as (start, end, official name)."""
     federations = [(f.start(), f.end(), f.group()) for f in _FEDERATION.finditer(text)]
     out = []
@@ -241,13 +241,13 @@ def _group(text: str, parties: list[tuple[int, int, str]],
 
 
 def _pair_up(text: str, names: list[_Name], parties: list[tuple[int, int, str]],
-             only_country: str) -> list[_Pair]:
+             only_country: str) -> list[Pair]:
     """Each partner with the nearest group of Swedish parties between it and its neighbours;
     a bare comma between them states no relation ("Bollnäs, Palapye, som …")."""
     if (instead := _INSTEAD.search(text)) and any(n.start > instead.end() for n in names):
         names = [n for n in names if n.start > instead.end()]  # "instead carried out with X"
     table = "|" in text
-    pairs: list[_Pair] = []
+    pairs: list[Pair] = []
     for i, n in enumerate(names):
         lo = names[i - 1].end if i else 0
         hi = names[i + 1].start if i + 1 < len(names) else len(text)
@@ -264,12 +264,12 @@ def _pair_up(text: str, names: list[_Name], parties: list[tuple[int, int, str]],
             swedish, start = pairs[-1].parties, pairs[-1].start
         else:
             continue
-        pairs.append(_Pair(swedish, text[n.start : n.end], n.country or only_country, start))
+        pairs.append(Pair(swedish, text[n.start : n.end], n.country or only_country, start))
     return pairs
 
 
-def find_pairs(text: str, known: _Known | None = None, header: bool = False,
-               default: str | None = None) -> list[_Pair]:
+def find_pairs(text: str, known: Known | None = None, header: bool = False,
+               default: str | None = None) -> list[Pair]:
     """Partnerships stated in one piece of text, clause by clause. With `known` partners a
     name alone counts: "Kalix och Masaka genomförde …". `header`: the text sits under a
     table header that names a Swedish column and a partner column. `default`: the one
@@ -277,7 +277,7 @@ def find_pairs(text: str, known: _Known | None = None, header: bool = False,
     without naming the party ("hade kommunen ett partnerskap med Kimberley i Sydafrika")."""
     if ("|" in text or header) and (rows := _table_pairs(text, header)):
         return rows
-    out: list[_Pair] = []
+    out: list[Pair] = []
     for span in rules.clauses(text):
         clause = text[span.start : span.end]
         if "|" not in clause and rules.cancelled(clause):
@@ -287,11 +287,11 @@ def find_pairs(text: str, known: _Known | None = None, header: bool = False,
     return out
 
 
-def _clause_pairs(text: str, known: _Known | None, default: str | None) -> list[_Pair]:
+def _clause_pairs(text: str, known: Known | None, default: str | None) -> list[Pair]:
     mentions = find_places(text)
     # a heading or list line that is only a pair, "Mölndal och Zugdidi", states it
     related = bool(rules.RELATION.search(text) or rules.BARE_PAIR.fullmatch(text.strip()))
-    if not (parties := _parties(text, mentions)):
+    if not (parties := parties_in(text, mentions)):
         if not (default and rules.RELATION.search(text)):
             return []
         parties = [(0, 0, default)]
@@ -312,14 +312,14 @@ def _country_in(mentions: list[PlaceMention], start: int, end: int) -> str:
                  and start <= m.start < end and m.place.name != "Sverige"), "")
 
 
-def _table_pairs(text: str, header: bool) -> list[_Pair]:
+def _table_pairs(text: str, header: bool) -> list[Pair]:
     """Rows of a table: a party that ends its cell and the names that fill the next one
     ("Falu kommun | Kolomyia | …", flattened: "… 2024 Karlskrona kommun | Chortkiv | …"),
     or under a header, a party followed by its partners ("Huddinge Şişli, Manisa, Tarsus")."""
     mentions = find_places(text)
     blocked = [(m.start, m.end) for m in mentions]
-    pairs: list[_Pair] = []
-    parties = _parties(text, mentions)
+    pairs: list[Pair] = []
+    parties = parties_in(text, mentions)
     # a column named by nationality gives every row its country: "Ukrainsk part"
     first = parties[0][0] if parties else 0
     header_country = next((m.place.name for m in mentions if m.place.kind == "country"
@@ -347,6 +347,6 @@ def _table_pairs(text: str, header: bool) -> list[_Pair]:
         for start, stop_, where in named:
             name = _Name(start, stop_, where)
             if not _overlaps(name, blocked) and _is_name(text, name):
-                pairs.append(_Pair(official, text[name.start : name.end], name.country,
+                pairs.append(Pair(official, text[name.start : name.end], name.country,
                                    group[-1][0]))
     return pairs
