@@ -231,7 +231,7 @@ def find_peers(
     wanted = set(match_themes(challenge))
     if embedder is not None and embedder.semantic and not wanted:
         wanted |= set(embedding_themes([challenge], embedder)[0])
-    # words the challenge names that the taxonomy may lack ("om krisberedskap")
+    # words the challenge names that the taxonomy may lack ("om biodling")
     topic = topic_words(challenge)
     on_topic = {g.key for g in groups
                 if topic and any(mentions_topic(m.sentence, topic) for m in g.sources)}

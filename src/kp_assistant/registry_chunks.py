@@ -60,7 +60,7 @@ def learn(pairs: Iterable[Pair]) -> Known:
 
 def document_party(title: str) -> str | None:
     """The one Swedish party a document's title names, if it names exactly one."""
-    if title.isupper():  # "LOKALT | VALDEMARSVIK": names are found in their usual case
+    if title.isupper():  # "NYHETER | TRANÅS": names are found in their usual case
         title = title.title()
     names = {p[2] for p in parties_in(title, find_places(title))}
     return names.pop() if len(names) == 1 else None

@@ -2,7 +2,7 @@
 
 Names are compared loosely, the way a reader would: type words ("kommun", "County",
 "Municipality"), a genitive s before a type word, case, diacritics and punctuation do not
-count, and one name may be the start of the other ("Moi's Bridge" / "Moi's Bridge Town").
+count, and one name may be the start of the other ("Serowe" / "Serowe Town").
 """
 
 from __future__ import annotations

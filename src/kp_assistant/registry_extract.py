@@ -1,4 +1,4 @@
-"""Finding partnerships in text: which Swedish party is paired with which partner.
+"""Finding partnerships in text: the Swedish party and the partner a relation joins.
 
 Pure functions over strings; `registry.extract` runs them over every chunk of a corpus.
 """
@@ -137,7 +137,7 @@ def _names(text: str, mentions: list[PlaceMention], parties: list[tuple[int, int
            related: bool) -> list[_Name]:
     """Partner names: written next to a country, ending in County/Council/District, introduced
     by what they are ("staden X"), after a party and a dash ("A – X"), or, where the clause
-    states a relation, joined to a party by "och" ("Mölndal och Zugdidi har samarbetat")."""
+    states a relation, joined to a party by "och" ("Mora och Kitwe har samarbetat")."""
     blocked = [(m.start, m.end) for m in mentions]
     ends = {p[1] for p in parties}
     found: list[_Name] = []
@@ -227,7 +227,7 @@ def _dedupe(found: list[_Name]) -> list[_Name]:
 
 def _group(text: str, parties: list[tuple[int, int, str]],
            backwards: bool) -> list[tuple[int, int, str]]:
-    """The parties nearest a name that are written as one group: "Region X, Umeå och"."""
+    """The parties nearest a name that are written as one group: "Region Dalarna, Mora och"."""
     if not parties:
         return []
     ordered = parties[::-1] if backwards else parties
@@ -243,7 +243,7 @@ def _group(text: str, parties: list[tuple[int, int, str]],
 def _pair_up(text: str, names: list[_Name], parties: list[tuple[int, int, str]],
              only_country: str) -> list[Pair]:
     """Each partner with the nearest group of Swedish parties between it and its neighbours;
-    a bare comma between them states no relation ("Bollnäs, Palapye, som …")."""
+    a bare comma between them states no relation ("Mora, Kitwe, som …")."""
     if (instead := _INSTEAD.search(text)) and any(n.start > instead.end() for n in names):
         names = [n for n in names if n.start > instead.end()]  # "instead carried out with X"
     table = "|" in text
@@ -274,7 +274,7 @@ def find_pairs(text: str, known: Known | None = None, header: bool = False,
     name alone counts: "Kalix och Masaka genomförde …". `header`: the text sits under a
     table header that names a Swedish column and a partner column. `default`: the one
     Swedish party the document is about, for a clause that states a relation to a partner
-    without naming the party ("hade kommunen ett partnerskap med Kimberley i Sydafrika")."""
+    without naming the party ("kommunen samarbetar sedan länge med Serowe i Botswana")."""
     if ("|" in text or header) and (rows := _table_pairs(text, header)):
         return rows
     out: list[Pair] = []
@@ -289,7 +289,7 @@ def find_pairs(text: str, known: Known | None = None, header: bool = False,
 
 def _clause_pairs(text: str, known: Known | None, default: str | None) -> list[Pair]:
     mentions = find_places(text)
-    # a heading or list line that is only a pair, "Mölndal och Zugdidi", states it
+    # a heading or list line that is only a pair, "Mora och Kitwe", states it
     related = bool(rules.RELATION.search(text) or rules.BARE_PAIR.fullmatch(text.strip()))
     if not (parties := parties_in(text, mentions)):
         if not (default and rules.RELATION.search(text)):
@@ -314,13 +314,13 @@ def _country_in(mentions: list[PlaceMention], start: int, end: int) -> str:
 
 def _table_pairs(text: str, header: bool) -> list[Pair]:
     """Rows of a table: a party that ends its cell and the names that fill the next one
-    ("Falu kommun | Kolomyia | …", flattened: "… 2024 Karlskrona kommun | Chortkiv | …"),
-    or under a header, a party followed by its partners ("Huddinge Şişli, Manisa, Tarsus")."""
+    ("Mora kommun | Uzhhorod | …", flattened: "… 2024 Nässjö kommun | Irpin | …"),
+    or under a header, a party followed by its partners ("Mora Uzhhorod, Irpin")."""
     mentions = find_places(text)
     blocked = [(m.start, m.end) for m in mentions]
     pairs: list[Pair] = []
     parties = parties_in(text, mentions)
-    # a column named by nationality gives every row its country: "Ukrainsk part"
+    # a column named by nationality gives every row its country: "Zambisk partner"
     first = parties[0][0] if parties else 0
     header_country = next((m.place.name for m in mentions if m.place.kind == "country"
                            and m.end <= first and m.surface != m.place.name
@@ -339,7 +339,7 @@ def _table_pairs(text: str, header: bool) -> list[Pair]:
         country = header_country or _country_in(mentions, at, stop + 80)
         named = [(at + s.start, at + s.end, country) for s in rules.list_names(text[at:stop])]
         if paren := re.search(r"\((?:med|with|och|and)\s+([^)]*)\)", text[at:stop]):
-            # "Kamjanets-Podilskyj (med Ukmergė, Litauen)": a third party with its own country
+            # "Poltava (med Jelgava, Lettland)": a third party with its own country
             shift = at + paren.start(1)
             own = _country_in(mentions, at + paren.start(), at + paren.end())
             named += [(shift + s.start, shift + s.end, own)

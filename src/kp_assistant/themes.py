@@ -169,8 +169,8 @@ _NO_TOPIC = {
 
 def topic_words(question: str) -> tuple[tuple[str, ...], ...]:
     """What a list question says its partnerships work on, as alternatives of content words
-    ("digitalisering och e-förvaltning": two; "personer med funktionsnedsättning": one of two
-    words that must stand in one sentence). Places are left out: they are filters of their own.
+    ("fiske eller sjöfart": two; "lokala guider": one of two words that must
+    stand in one sentence). Places are left out: they are filters of their own.
     """
     from .places import find_places
 
@@ -178,7 +178,7 @@ def topic_words(question: str) -> tuple[tuple[str, ...], ...]:
     if not m:
         return ()
     phrase = next(g for g in m.groups() if g)
-    if _NOT_A_TOPIC_START.match(phrase):  # "arbeta med i sitt projekt": no topic follows
+    if _NOT_A_TOPIC_START.match(phrase):  # "arbetar med i vårt projekt": no topic follows
         return ()
     for place in sorted(find_places(phrase), key=lambda p: -p.start):
         phrase = phrase[: place.start] + " " + phrase[place.end :]
