@@ -97,3 +97,14 @@ def test_a_table_read_from_a_pdf_lists_partners_after_the_party() -> None:
     assert {(p[0], p[1]) for p in pairs(text)} == {
         (("Mora kommun",), "Uzhhorod"), (("Mora kommun",), "Irpin"),
         (("Nässjö kommun",), "Bila Tserkva"), (("Nässjö kommun",), "Bucha")}
+
+
+def test_the_same_partners_named_again_for_another_party() -> None:
+    text = ("Moras partnerskap är trepartigt, med Kitwe i Zambia och Blantyre i Malawi.\n"
+            "Projektet handlar om ungas inflytande.\n"
+            "Samma två partner samarbetar också med Nässjö kommun.")
+    assert {(p[0], p[1]) for p in pairs(text)} == {
+        (("Mora kommun",), "Kitwe"), (("Mora kommun",), "Blantyre"),
+        (("Nässjö kommun",), "Kitwe"), (("Nässjö kommun",), "Blantyre")}
+    denied = text.replace("samarbetar också med", "samarbetar inte med")
+    assert {p[0] for p in pairs(denied)} == {("Mora kommun",)}

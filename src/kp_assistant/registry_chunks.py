@@ -9,7 +9,14 @@ from collections.abc import Iterable, Iterator
 from .models import Chunk
 from .places import find_places
 from .registry_extract import Known, Pair, find_pairs, parties_in, partner_key, partner_name
+from .registry_rules import cancelled
 
+# The partners of the sentence before, named again by reference.
+_SAME_PARTNERS = re.compile(
+    r"\b(?:samma (?:två |tre )?(?:partner|partnerkommuner|parter)\w*|de båda partnerna"
+    r"|(?:the )?same (?:two |three )?partners?)\b",
+    re.I,
+)
 # Words that refer back to a partnership already named: definite or possessive forms only,
 # since "kommunala partnerskap" in general refers to none.
 _ANAPHOR = re.compile(
@@ -69,10 +76,12 @@ def document_party(title: str) -> str | None:
 def drafts(c: Chunk, found: list[list[Pair]], known: Known,
            party: str | None = None) -> Iterator[tuple[Pair, str, bool]]:
     """(pair, supporting text, whether the text states the pair) for one chunk. A sentence
-    naming no partner still supports the
-    partnership of the sentence before it, or of the heading or title, if it refers to it."""
+    naming no partner still supports the partnership of the sentence before it, or of the
+    heading or title, if it refers to it; one that names "the same partners" for another
+    party states those pairs for it."""
     fallback = find_pairs(c.heading, known, default=party) or find_pairs(c.title, known)
     current: list[Pair] = []
+    before = list(fallback)  # the pairs named last, for "samma partner"
     for (a, b), pairs in zip(segments(c.text), found, strict=True):
         seg = c.text[a:b].strip()
         if pairs := pairs or find_pairs(seg, known):
@@ -80,8 +89,14 @@ def drafts(c: Chunk, found: list[list[Pair]], known: Known,
             # a table row is no antecedent for the next line; a sentence may be
             prose = re.search(r"[.!?][\"')\]]*$", seg) and "|" not in seg
             current = pairs if prose and len({p.partner for p in pairs}) == 1 else []
+            before = pairs if prose else before
             continue
         names = {p[2] for p in parties_in(seg, find_places(seg))}
+        if names and before and _SAME_PARTNERS.search(seg) and not cancelled(seg):
+            # "Samma partner samarbetar också med Y kommun": Y works with those partners too
+            for p in {p.partner: p for p in before}.values():
+                yield p._replace(parties=tuple(sorted(names))), seg, True
+            continue
         for context in (current, fallback):
             if len(context) == 1 and names <= set(context[0].parties) and (
                 (names and context is current) or _ANAPHOR.search(seg)
