@@ -18,8 +18,8 @@ from .embedding import Embedder
 from .models import Chunk
 from .places import find_places
 from .registry_chunks import document_party, drafts, learn, segments
-from .registry_extract import Pair, find_pairs, partner_key, partner_name
-from .registry_rules import TABLE_HEADER
+from .registry_extract import Pair, find_pairs
+from .registry_rules import TABLE_HEADER, partner_key, partner_name
 
 __all__ = [
     "REGISTRY_VERSION", "Mention", "Partnership", "PartnershipGroup", "extract", "filter_groups",

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator
 
 from .models import Chunk
 from .places import find_places
-from .registry_extract import Known, Pair, find_pairs, parties_in, partner_key, partner_name
-from .registry_rules import cancelled
+from .registry_extract import Known, Pair, find_pairs, parties_in
+from .registry_rules import cancelled, partner_key, partner_name
 
 # The partners of the sentence before, named again by reference.
 _SAME_PARTNERS = re.compile(

@@ -6,12 +6,11 @@ Pure functions over strings; `registry.extract` runs them over every chunk of a 
 from __future__ import annotations
 
 import re
-import unicodedata
-from functools import lru_cache
 from typing import NamedTuple
 
 from . import registry_rules as rules
 from .places import PlaceMention, find_places
+from .registry_rules import partner_key
 
 _NAME_WORD = re.compile(r"[\w'’-]+")
 _NAME_AFTER = re.compile(
@@ -30,11 +29,6 @@ _NOT_NAME = {
 _ORGS = {"ICLD", "Sida", "SKR", "SKL", "EU", "FN", "UN", "OECD", "DAC", "SEI", "UNCDF", "MR"}
 # Words that name a partner by its kind of local government: "Gulu District Local Government".
 _SUFFIX = re.compile(r"\b(?:County|Councils?|Municipality|District|Government)\b")
-_STRIP_SUFFIX = re.compile(
-    r"(?:\s+(?:(?:City|Town|District|Municipal|Metropolitan|Local|County)\s+)?"
-    r"(?:Councils?|Municipality|Government)|\s+(?:County|District|kommun|stad))+$"
-    r"|^(?:City|Municipality) of\s+"
-)
 # What joins a partner to its country: "Masaka i Uganda", "Jinja (Uganda)", "Kibaha, Tanzania",
 # "Kisumu County | Kenya", and in a PDF table a bare space: "Falun Mogale Sydafrika".
 _CONNECTOR = re.compile(r"(?:\s+(?:i|in)\s+(?:(?:norra|södra|östra|västra|centrala|nordvästra"
@@ -54,22 +48,6 @@ _FEDERATION = re.compile(
 _LOCATING = re.compile(
     r"\s*(?:,\s*(?:a|an|en|ett)\s+(?:[\w-]+\s+){0,3}?)?(?:\(|\bi\b|\bin\b)\s*$"
 )
-def partner_name(written: str) -> str:
-    """The partner without "County", "City Council", "kommun": "Machakos County" -> "Machakos"."""
-    name = " ".join(written.split()).replace("’", "'")
-    while (stripped := _STRIP_SUFFIX.sub("", name)) != name and stripped:
-        name = stripped
-    return name
-
-
-@lru_cache(maxsize=1 << 16)  # asked for every partnership in the registry, for each question
-def partner_key(written: str) -> str:
-    """What two spellings of one partner share: "Bihać", "Bihac" and "bihac" -> "bihac"."""
-    name = unicodedata.normalize("NFKD", partner_name(written).casefold())
-    return "".join(c for c in name if not unicodedata.combining(c))
-
-
-
 # --- partnerships in one sentence, table row, heading or title ----------------------------------
 
 

@@ -8,6 +8,8 @@ partnership.
 from __future__ import annotations
 
 import re
+import unicodedata
+from functools import lru_cache
 from typing import NamedTuple
 
 # A clause ends where a new subject can start: "A matchades med X, medan B matchades med Y",
@@ -140,3 +142,27 @@ def list_names(text: str) -> list[Span]:
             break
         at = sep.end()
     return out
+
+
+# --- partner names without their type words ------------------------------------------------
+
+_STRIP_SUFFIX = re.compile(
+    r"(?:\s+(?:(?:City|Town|District|Municipal|Metropolitan|Local|County)\s+)?"
+    r"(?:Councils?|Municipality|Government)|\s+(?:County|District|kommun|stad))+$"
+    r"|^(?:City|Municipality) of\s+"
+)
+
+
+def partner_name(written: str) -> str:
+    """The partner without "County", "City Council", "kommun": "Machakos County" -> "Machakos"."""
+    name = " ".join(written.split()).replace("’", "'")
+    while (stripped := _STRIP_SUFFIX.sub("", name)) != name and stripped:
+        name = stripped
+    return name
+
+
+@lru_cache(maxsize=1 << 16)  # asked for every partnership in the registry, for each question
+def partner_key(written: str) -> str:
+    """What two spellings of one partner share: "Bihać", "Bihac" and "bihac" -> "bihac"."""
+    name = unicodedata.normalize("NFKD", partner_name(written).casefold())
+    return "".join(c for c in name if not unicodedata.combining(c))
