@@ -279,10 +279,7 @@ def build(index: Path, size: int, docs: Sequence[Doc], varier: Varier, embedder:
     store.rebuild_keyword()
     keyword = time.perf_counter()
     reusing = Reusing(embedder, varier.pattern)
-    wanted = store.manifest.chunk_ids()
-    RegistryFile(store.index_dir).rebuild(
-        [c for c in store.all_chunks() if c.id in wanted], store.fingerprint(), reusing
-    )
+    RegistryFile(store.index_dir).rebuild(store.all_chunks(), store.fingerprint(), reusing)
     registry = time.perf_counter()
     store.end_change()
     chunks_total = store.count()

@@ -16,7 +16,8 @@ from kp_assistant.cli import main
 from kp_assistant.store import Store
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-COMMANDS = ["ingest", "ask", "serve", "stats", "eval", "partnerships", "staff-password"]
+COMMANDS = ["ingest", "ask", "serve", "stats", "eval", "eval-registry", "partnerships",
+            "staff-password"]
 SUMMARY = re.compile(
     r"^added (\d+), updated (\d+), removed (\d+), unchanged (\d+), failed (\d+); "
     r"embedded (\d+) chunks \((\d+) in the index\) in \d+\.\d s$",

