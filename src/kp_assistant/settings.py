@@ -61,6 +61,20 @@ class Settings(BaseSettings):
         description="Longest text (characters) one file may yield; about 3,000 dense pages.",
     )
 
+    ocr: Literal["on", "off"] = Field(
+        "on", description="OCR of PDF pages without a text layer (tesseract, swe+eng); 'off' "
+        "refuses such PDFs as before."
+    )
+    ocr_timeout: float = Field(
+        900, gt=0, description="Seconds a PDF that needs OCR may take to read (instead of "
+        "KP_READ_TIMEOUT); pages read before the limit are cached."
+    )
+    ocr_min_confidence: float = Field(
+        60, ge=0, le=100, description="OCR'd pages whose mean word confidence is below this are "
+        "indexed but marked as uncertain."
+    )
+    ocr_dpi: int = Field(300, ge=100, le=600, description="Resolution (dpi) of pages for OCR.")
+
     dense_weight: float = Field(
         1.0, ge=0, description="Weight of dense results in fusion "
         f"({PACKAGED_MINILM_DENSE_WEIGHT} by default with the packaged {PACKAGED_MINILM})."
