@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 OCR_VERSION = "1"
 CACHE_DIR = "ocr-cache"  # inside the index folder
 # A first pass below this mean confidence (or with almost no words) tries the page turned.
-_RETRY_BELOW = 50.0
+_RETRY_BELOW = 80.0
 _FEW_WORDS = 8
 
 Progress = Callable[[int, int], None]  # (pages done, pages to OCR)
@@ -83,8 +83,6 @@ def ocr_pdf_pages(
     if todo:
         log.info("OCR of %d page(s) (%d cached)", len(todo), len(numbers) - len(todo))
     pdf = pdfium.PdfDocument(data) if todo else None
-    if progress:
-        progress(0, len(numbers))  # before the first page: the reader's time bound changes now
     try:
         for done, number in enumerate(numbers, start=1):
             page = cache.get(number)

@@ -95,6 +95,8 @@ def _ocr_into(
     has_text = any(any(texts[n]) for n in texts if n not in numbers)
     if not ocr.enabled:
         return {}
+    if progress:
+        progress(0, len(numbers))  # first of all: the reader's time bound changes now
     if reason := ocr_missing():
         if not has_text:
             raise Refused(f"no text layer (scanned or image-only PDF; {reason})")
