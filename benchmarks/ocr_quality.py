@@ -8,8 +8,11 @@ levels), and read the way ingest reads a scan (rendered at KP_OCR_DPI 300, tesse
 no cache). The character error rate is the Levenshtein distance between OCR text and the PDF's
 text layer over the length of the text layer, after whitespace is collapsed; the "normalised"
 column also maps typographic dashes and quotes to their ASCII forms (tesseract reads "–" as
-"-"; for search they are the same). `--pages-per-pdf` samples pages (first, then spread
-evenly) to keep the run short on a shared machine; 0 reads every page.
+"-"; for search they are the same). CER also counts text read in another order (a table read
+column by column where the text layer goes row by row), so "words missed" gives the share of
+the text layer's words (normalised) that the OCR text lacks, in any order. `--pages-per-pdf`
+samples pages (first, then spread evenly) to keep the run short on a shared machine; 0 reads
+every page.
 
 Part "eval": `kp-assistant eval` on dev2 as it is and with every PDF replaced by its 300 dpi
 scan, each with its own `--index` (both corpus folders are named `corpus`).
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +71,7 @@ def cer_part(pages_per_pdf: int) -> str:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, dpi, angle, noise in VARIANTS:
-            errors = errors_norm = chars = 0
+            errors = errors_norm = chars = missed = words = 0
             confidences: list[float] = []
             seconds = 0.0
             worst = (0.0, "")
@@ -86,16 +90,21 @@ def cer_part(pages_per_pdf: int) -> str:
                     errors_norm += Levenshtein.distance(ref.translate(_ASCII),
                                                         hyp.translate(_ASCII))
                     chars += len(ref)
+                    ref_words = Counter(ref.translate(_ASCII).split())
+                    missed += sum((ref_words - Counter(hyp.translate(_ASCII).split())).values())
+                    words += sum(ref_words.values())
                     confidences.append(read[i].confidence)
                     worst = max(worst, (dist / max(len(ref), 1), f"{pdf.name} p. {n}"))
             rows.append([
                 label, str(total_pages), f"{100 * errors / chars:.2f} %",
-                f"{100 * errors_norm / chars:.2f} %", f"{seconds / total_pages:.1f}",
+                f"{100 * errors_norm / chars:.2f} %", f"{100 * missed / words:.2f} %",
+                f"{seconds / total_pages:.1f}",
                 f"{sum(confidences) / len(confidences):.1f}",
                 f"{100 * worst[0]:.1f} % ({worst[1]})",
             ])
             print(" | ".join(rows[-1]), file=sys.stderr)
-    head = ["scan", "pages", "CER", "CER normalised", "s/page", "mean confidence", "worst page"]
+    head = ["scan", "pages", "CER", "CER normalised", "words missed (any order)", "s/page",
+            "mean confidence", "worst page (CER)"]
     note = (f"{len(pdfs)} PDFs of dev and dev2, {total_pages} pages "
             + (f"({pages_per_pdf} sampled per PDF)" if pages_per_pdf > 0 else "(all)")
             + "; OCR renders every scan at 300 dpi, one tesseract thread.")
