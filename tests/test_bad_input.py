@@ -220,7 +220,8 @@ from test_bad_input import pid_reader, sleeping_reader
 
 sandbox = Sandbox(timeout_s=60, memory_mb=512)  # ample for the first read on a busy machine
 print(sandbox.read(Path(sys.argv[1]), pid_reader).title, flush=True)
-sandbox.timeout_s = float(sys.argv[2])  # the child's own alarm follows the read's bound
+# the child's own alarm follows the read's bound
+sandbox.timeout_s = sandbox.ocr_timeout_s = float(sys.argv[2])
 sandbox.read(Path(sys.argv[1]), sleeping_reader)
 """
 

@@ -121,6 +121,25 @@ def test_pdf_metadata_title_hyphenation_and_true_page_numbers(tmp_path: Path) ->
     assert doc.pages[1].text == "Sidan tre har också text."
 
 
+def test_pdf_running_header_and_footer_with_page_numbers_are_dropped(tmp_path: Path) -> None:
+    pages = [
+        [f"ICLD rapport {2020 + n}", f"Text om partnerskap nummer {n} med Kalix.",
+         f"Rapport om kommunala partnerskap, sida {n} av 3"]
+        for n in (1, 2, 3)
+    ]
+    doc = read_document(write_text_pdf(tmp_path / "r.pdf", pages))
+
+    # the header (its year differs per page) stays once, on page 1; the footer goes everywhere
+    assert doc.pages[0].text.startswith("ICLD rapport 2021\n")
+    assert [p.text for p in doc.pages[1:]] == [
+        "Text om partnerskap nummer 2 med Kalix.", "Text om partnerskap nummer 3 med Kalix."
+    ]
+    assert all("sida" not in p.text for p in doc.pages)
+    # one page alone has nothing that repeats: its lines stay
+    single = read_document(write_text_pdf(tmp_path / "s.pdf", pages[:1]))
+    assert single.pages[0].text.endswith("sida 1 av 3")
+
+
 def test_pdf_with_user_password_is_refused(tmp_path: Path) -> None:
     writer = PdfWriter(clone_from=dev_file(PROGRAMME_PDF))
     writer.encrypt(user_password="hemligt", owner_password="ägare")

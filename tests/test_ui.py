@@ -10,6 +10,7 @@ import itertools
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,20 @@ def test_sources_list_each_citation_with_page_and_link() -> None:
     assert "> Samarbete kan ske med Kenya och Uganda." in md
     assert "(/dokument/mapp/ans%C3%B6kan%202024.md)" in md
     assert "#page" not in md.split("[2]")[1]
+
+
+def test_sources_say_when_a_page_was_read_by_ocr() -> None:
+    scanned = replace(citation(1, "skannad.pdf", 2, "Kalix och Masaka."), ocr=True,
+                      ocr_confidence=93.4)
+    uncertain = replace(citation(2, "skannad.pdf", 3, "Lund."), ocr=True, ocr_confidence=41.0,
+                        ocr_uncertain=True)
+    digital = citation(3, PROGRAMME_PDF, 1, "Text.")
+    md = sources_markdown(Answer("Fråga?", "Svar. [1] [2] [3]", True,
+                                 [scanned, uncertain, digital]))
+    blocks = md.split("**[")
+    assert "· s. 2 · OCR (93 %)" in blocks[1] and "osäker" not in blocks[1]
+    assert "· s. 3 · OCR (41 %, osäker läsning)" in blocks[2]
+    assert "OCR" not in blocks[3]
 
 
 def test_quotes_are_shown_literally() -> None:

@@ -6,13 +6,16 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .embedding import Embedder, make_embedder
 from .errors import EmptyIndex
 from .ingest import EventHandler, Ingestor
-from .models import Answer, Hit, IngestSummary
+from .models import Answer, Citation, Hit, IngestSummary
+from .ocr import CACHE_DIR as OCR_CACHE_DIR
+from .ocr import OcrOptions
 from .registry_file import RegistryFile
 from .retrieve import Retriever
 from .settings import Settings
@@ -120,12 +123,19 @@ class Assistant:
                             chunk_words=s.chunk_words, overlap=s.chunk_overlap,
                             read_timeout=s.read_timeout, read_memory_mb=s.read_memory_mb,
                             read_max_chars=s.read_max_chars, stop=self._stop,
-                            embed_timeout=s.embed_timeout, registry=self.registry)
+                            embed_timeout=s.embed_timeout, registry=self.registry,
+                            ocr=self.ocr_options(), ocr_timeout=s.ocr_timeout,
+                            ocr_min_confidence=s.ocr_min_confidence)
         return ingestor.run(paths or [s.corpus_dir], rebuild=rebuild, on_event=on_event)
 
     def stop_ingest(self) -> None:
         """Make a running (and any later) ingest stop at its next file: for shutdown."""
         self._stop.set()
+
+    def ocr_options(self) -> OcrOptions:
+        s = self.settings
+        return OcrOptions(enabled=s.ocr == "on", dpi=s.ocr_dpi,
+                          cache_dir=self.store.index_dir / OCR_CACHE_DIR)
 
     def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
         question = question.strip()
@@ -171,9 +181,10 @@ class Assistant:
         composer = Composer(keyword.df, len(keyword.ids), min_support=s.min_support)
         return self._timed(composer.compose(q, hits), question, resolved, started, retrieved)
 
-    @staticmethod
-    def _timed(answer: Answer, question: str, resolved: str, started: float,
+    def _timed(self, answer: Answer, question: str, resolved: str, started: float,
                retrieved: float) -> Answer:
+        answer.citations = [self._mark_ocr(c) for c in answer.citations]
+        answer.related = [self._mark_ocr(c) for c in answer.related]
         done = time.perf_counter()
         answer.question = question
         answer.resolved_question = resolved
@@ -183,6 +194,15 @@ class Assistant:
             "total": (done - started) * 1000,
         }
         return answer
+
+    def _mark_ocr(self, c: Citation) -> Citation:
+        """A citation of a page read by OCR says so, with the page's confidence."""
+        record = self.store.manifest.files.get(c.source)
+        conf = record.ocr.get(str(c.page)) if record and c.page else None
+        if conf is None:
+            return c
+        return replace(c, ocr=True, ocr_confidence=conf,
+                       ocr_uncertain=conf < self.settings.ocr_min_confidence)
 
     def peers(self, challenge: str, k: int = 8) -> list[Peer]:
         """Partnerships that worked on a challenge like the one described, best first."""
@@ -219,4 +239,13 @@ class Assistant:
             "failed": dict(m.failed),
             "files": {src: {"title": r.title, "pages": r.pages, "chunks": len(r.chunks)}
                       for src, r in sorted(m.files.items())},
+            "ocr": {src: self._ocr_stats(r.ocr) for src, r in sorted(m.files.items()) if r.ocr},
+        }
+
+    def _ocr_stats(self, pages: dict[str, float]) -> dict[str, Any]:
+        low = self.settings.ocr_min_confidence
+        return {
+            "pages": sorted(int(n) for n in pages),
+            "mean_confidence": round(sum(pages.values()) / len(pages), 1),
+            "uncertain_pages": sorted(int(n) for n, conf in pages.items() if conf < low),
         }

@@ -173,6 +173,11 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
         click.echo(f"  {source}: {meta['chunks']} chunks{pages}")
     for source, reason in info["failed"].items():
         click.echo(f"  failed: {source}: {reason}")
+    for source, ocr in info["ocr"].items():
+        uncertain = ocr["uncertain_pages"]
+        marks = f", uncertain pages {', '.join(map(str, uncertain))}" if uncertain else ""
+        click.echo(f"  OCR: {source}: {len(ocr['pages'])} pages, mean confidence "
+                   f"{ocr['mean_confidence']:g}{marks}")
 
 
 @main.command()

@@ -11,6 +11,16 @@ class ConfigError(KPError):
     """A setting has a value the assistant cannot use."""
 
 
+class Refused(Exception):
+    """Raised by the format readers with the reason the user will see."""
+
+
+def short_detail(error: BaseException) -> str:
+    """An exception as a short one-line reason."""
+    detail = " ".join(str(error).split()) or type(error).__name__
+    return detail if len(detail) <= 80 else detail[:77] + "..."
+
+
 class UnreadableDocument(KPError):
     """A file could not be turned into text; the message says why."""
 

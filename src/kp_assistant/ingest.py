@@ -16,9 +16,17 @@ import numpy as np
 
 from .embedding import Embedder, QueryCache
 from .errors import IngestStopped, KPError, UnreadableDocument
-from .models import SUPPORTED_SUFFIXES, Chunk, FileEvent, FileStatus, IngestSummary
+from .models import (
+    SUPPORTED_SUFFIXES,
+    Chunk,
+    FileEvent,
+    FileStatus,
+    IngestSummary,
+    ParsedDocument,
+)
+from .ocr import OcrOptions
 from .registry_file import RegistryFile
-from .sandbox import Sandbox
+from .sandbox import PageProgress, Sandbox
 from .store import FileRecord, Manifest, Store
 
 log = logging.getLogger(__name__)
@@ -100,6 +108,9 @@ class Ingestor:
         stop: threading.Event | None = None,
         embed_timeout: float = 600,
         registry: RegistryFile | None = None,
+        ocr: OcrOptions | None = None,
+        ocr_timeout: float | None = None,
+        ocr_min_confidence: float = 60,
     ) -> None:
         self.store = store
         self.registry = registry or RegistryFile(store.index_dir)
@@ -114,7 +125,8 @@ class Ingestor:
         self.overlap = overlap
         # every file is parsed in this child process, started at the first changed file
         self.sandbox = Sandbox(timeout_s=read_timeout, memory_mb=read_memory_mb,
-                               max_chars=read_max_chars)
+                               max_chars=read_max_chars, ocr=ocr, ocr_timeout_s=ocr_timeout)
+        self.ocr_min_confidence = ocr_min_confidence
 
     @property
     def embedder(self) -> Embedder:
@@ -151,7 +163,8 @@ class Ingestor:
             for source, path in files.items():
                 self._check_stop()
                 done += 1
-                event = self._sync_file(source, path, summary, root)
+                on_page = _page_reporter(on_event, source, done, total)
+                event = self._sync_file(source, path, summary, root, on_page)
                 changed |= event.status in ("added", "updated") or (
                     event.status == "failed" and failed_before.get(source) != event.reason
                 )
@@ -233,8 +246,8 @@ class Ingestor:
             store.save_manifest(manifest)
         return bool(orphans or broken)
 
-    def _sync_file(self, source: str, path: Path, summary: IngestSummary,
-                   root: Path) -> FileEvent:
+    def _sync_file(self, source: str, path: Path, summary: IngestSummary, root: Path,
+                   on_page: PageProgress | None = None) -> FileEvent:
         manifest = self.manifest
         previous = manifest.files.get(source)
         try:
@@ -253,14 +266,15 @@ class Ingestor:
             summary.unchanged.append(source)
             return FileEvent(source, "unchanged", len(previous.chunks))
         # the read limits are part of the key: raising one retries files that hit it
-        key = (f"{digest}/{self.sandbox.timeout_s}/{self.sandbox.memory_mb}/"
-               f"{self.sandbox.max_chars}/{self.embed_timeout}")
+        box = self.sandbox
+        ocr = f"{box.ocr_timeout_s}/{box.ocr.dpi}" if box.ocr and box.ocr.enabled else "off"
+        key = f"{digest}/{box.timeout_s}/{box.memory_mb}/{box.max_chars}/{ocr}/{self.embed_timeout}"
         if source in manifest.failed and manifest.failed_keys.get(source) == key:
             return self._fail(source, manifest.failed[source], summary)
         from .chunking import chunk_document  # only a changed file needs the chunker
 
         try:
-            doc = self.sandbox.read(path)
+            doc = self.sandbox.read(path, on_page=on_page)
             chunks = chunk_document(doc, source, digest, max_words=self.chunk_words,
                                     overlap=self.overlap)
             if not chunks:
@@ -272,6 +286,7 @@ class Ingestor:
         manifest.files[source] = FileRecord(
             hash=digest, chunks=[c.id for c in chunks], title=doc.title,
             pages=sum(1 for p in doc.pages if p.number is not None) or len(doc.pages),
+            ocr=self._ocr_pages(source, doc),
         )
         manifest.failed.pop(source, None)
         # the manifest is saved before old chunks go, so a crash here leaves only orphans
@@ -282,6 +297,15 @@ class Ingestor:
         status: FileStatus = "updated" if previous else "added"
         (summary.updated if previous else summary.added).append(source)
         return FileEvent(source, status, len(chunks))
+
+    def _ocr_pages(self, source: str, doc: ParsedDocument) -> dict[str, float]:
+        read = {str(p.number): p.ocr_confidence for p in doc.pages
+                if p.ocr_confidence is not None and p.number is not None}
+        low = [n for n, conf in read.items() if conf < self.ocr_min_confidence]
+        if low:  # indexed all the same: an uncertain page beats a missing one; citations say so
+            log.warning("%s: page(s) %s read by OCR with low confidence (below %g)", source,
+                        ", ".join(low), self.ocr_min_confidence)
+        return read
 
     def _store_chunks(self, chunks: list[Chunk], path: Path) -> None:
         texts = [_embed_text(c) for c in chunks]
@@ -318,6 +342,18 @@ def _embed_text(c: Chunk) -> str:
     # the title tells the model which partnership a bare "kommunen" refers to
     context = c.title if c.heading in ("", c.title) else f"{c.title} – {c.heading}"
     return f"{context}\n{c.text}" if context else c.text
+
+
+def _page_reporter(on_event: EventHandler | None, source: str, done: int,
+                   total: int) -> PageProgress | None:
+    """Progress of a long scan as "ocr" events of the file being read."""
+    if on_event is None:
+        return None
+
+    def report(pages_done: int, pages: int) -> None:
+        on_event(FileEvent(source, "ocr", 0, f"OCR {pages_done}/{pages}", done - 1, total))
+
+    return report
 
 
 def _inside(path: Path, scope: list[Path]) -> bool:

@@ -25,6 +25,7 @@ class FileRecord:
     chunks: list[str]
     title: str = ""
     pages: int = 0
+    ocr: dict[str, float] = field(default_factory=dict)  # page read by OCR -> mean confidence
 
 
 @dataclass

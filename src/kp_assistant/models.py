@@ -19,6 +19,7 @@ class Page:
 
     number: int | None
     text: str
+    ocr_confidence: float | None = None  # mean word confidence (0-100) of a page read by OCR
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Citation:
     quote: str
     score: float
     title: str = ""
+    ocr: bool = False  # the page was read by OCR
+    ocr_confidence: float | None = None  # its mean word confidence, 0-100
+    ocr_uncertain: bool = False  # below KP_OCR_MIN_CONFIDENCE
 
 
 @dataclass
@@ -96,7 +100,8 @@ def _citation_json(c: Citation) -> dict[str, Any]:
     return d
 
 
-FileStatus = Literal["added", "updated", "removed", "unchanged", "failed"]
+# "ocr": a file is being read by OCR; `reason` says how far (sent before its final event)
+FileStatus = Literal["added", "updated", "removed", "unchanged", "failed", "ocr"]
 
 
 @dataclass(frozen=True)

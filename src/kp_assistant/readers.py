@@ -7,8 +7,8 @@ import logging
 import re
 import unicodedata
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from io import BytesIO
 from pathlib import Path
 
@@ -16,11 +16,11 @@ import docx
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PreformattedString, Tag
 from docx.table import Table
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError
 
-from .errors import UnreadableDocument
+from .errors import Refused, UnreadableDocument, short_detail
 from .models import SUPPORTED_SUFFIXES, Page, ParsedDocument
+from .ocr import OcrOptions, Progress
+from .pdf import read_pdf
 
 log = logging.getLogger(__name__)
 
@@ -32,138 +32,36 @@ MAX_ZIP_RATIO = 100
 _Raw = tuple[str | None, list[Page]]  # (title from metadata, pages before normalisation)
 
 
-class _Refused(Exception):
-    """Raised by the format readers with the reason the user will see."""
+def read_document(
+    path: Path, *, ocr: OcrOptions | None = None, progress: Progress | None = None
+) -> ParsedDocument:
+    """Read one file. Raises UnreadableDocument with a specific reason.
 
-
-def read_document(path: Path) -> ParsedDocument:
-    """Read one file. Raises UnreadableDocument with a specific reason."""
+    With `ocr` enabled, PDF pages without a text layer are read by OCR; `progress` hears of
+    every such page.
+    """
     suffix = path.suffix.lower()
     try:
         if suffix not in _READERS:
             kind = f"'{suffix}'" if suffix else "(no extension)"
-            raise _Refused(f"unsupported file type {kind}")
+            raise Refused(f"unsupported file type {kind}")
         data = path.read_bytes()
         if not data:
-            raise _Refused("empty file")
-        meta_title, raw_pages = _READERS[suffix](data)
-        pages = [Page(p.number, text) for p in raw_pages if (text := _clean(p.text))]
+            raise Refused("empty file")
+        if suffix == ".pdf":
+            meta_title, raw_pages = read_pdf(data, ocr, progress)
+        else:
+            meta_title, raw_pages = _READERS[suffix](data)
+        pages = [replace(p, text=text) for p in raw_pages if (text := _clean(p.text))]
         if not pages:
-            raise _Refused("no text found")
-    except _Refused as e:
+            raise Refused("no text found")
+    except Refused as e:
         raise UnreadableDocument(str(path), str(e)) from None
     except OSError as e:
         raise UnreadableDocument(str(path), f"cannot read file ({e.strerror or e})") from None
     except RecursionError:  # e.g. thousands of unclosed <div>s
         raise UnreadableDocument(str(path), "structure nested too deeply to read") from None
     return ParsedDocument(title=_title(meta_title, pages, path), pages=pages)
-
-
-# --- PDF ---------------------------------------------------------------------------------------
-
-_PAGE_NUMBER = re.compile(r"(?:s\.|sid(?:an?)?|page|p\.)?\s*\d{1,3}(?:\s*(?:/|av|of)\s*\d+)?", re.I)
-_LIST_START = re.compile(r"(?:[-•–*▪●◦]|\d{1,2}(?:[.)]|(?:\.\d{1,2})+\.?))\s")
-# "kultur- och\nfritid": a hyphen before a conjunction marks a shared compound part, not a wrap.
-_KEEP_HYPHEN_BEFORE = frozenset({"och", "eller", "samt", "respektive", "and", "or", "to"})
-
-
-def _read_pdf(data: bytes) -> _Raw:
-    if b"%PDF-" not in data[:1024]:
-        raise _Refused("not a valid PDF (no %PDF header)")
-    # pypdf raises many exception types on damaged files (KeyError, ValueError, zlib.error,
-    # RecursionError, …), so its calls are guarded broadly: no traceback may reach the user.
-    try:
-        reader = PdfReader(BytesIO(data))
-        # Many "encrypted" PDFs only restrict printing and open with the empty password.
-        opened = not reader.is_encrypted or reader.decrypt("") != PasswordType.NOT_DECRYPTED
-        page_list = list(reader.pages) if opened else []
-    except DependencyError:
-        raise _Refused("encrypted PDF (needs the 'cryptography' package to decrypt)") from None
-    except Exception as e:
-        detail = "truncated file" if b"%%EOF" not in data[-2048:] else _short(e)
-        raise _Refused(f"not a valid PDF ({detail})") from None
-    if not opened:
-        raise _Refused("encrypted PDF (password required)")
-    texts: dict[int, list[str]] = {}
-    failure = ""
-    for number, page in enumerate(page_list, start=1):
-        try:
-            texts[number] = [_squash(line) for line in page.extract_text().splitlines()]
-        except Exception as e:  # one damaged page should not cost the whole document
-            log.warning("page %d: text extraction failed: %s", number, e)
-            failure = failure or _short(e)
-    if not any(any(lines) for lines in texts.values()):
-        if failure:
-            raise _Refused(f"not a valid PDF (text extraction failed: {failure})")
-        if not page_list:
-            raise _Refused("not a valid PDF (no pages)")
-        raise _Refused("no text layer (scanned or image-only PDF; OCR it first)")
-    _drop_page_furniture(texts)
-    pages = [Page(number, _unwrap(lines)) for number, lines in texts.items()]
-    return _pdf_title(reader), pages
-
-
-def _drop_page_furniture(texts: dict[int, list[str]]) -> None:
-    """Remove page numbers, and a running header except on page 1 (where it is often the title)."""
-    for lines in texts.values():
-        while lines and not lines[-1]:
-            lines.pop()
-        if lines and _PAGE_NUMBER.fullmatch(lines[-1]):
-            lines.pop()
-    firsts = Counter(next((line for line in lines if line), "") for lines in texts.values())
-    header, count = firsts.most_common(1)[0]
-    if not header or count < 2 or count * 2 < len(texts):
-        return
-    for number, lines in texts.items():
-        at = next((i for i, line in enumerate(lines) if line), 0)
-        if lines and lines[at] == header:
-            lines[at : at + 1] = [header, ""] if number == min(texts) else []
-
-
-def _unwrap(lines: list[str]) -> str:
-    """Join hard-wrapped lines into one line per paragraph; blank lines stay paragraph breaks.
-
-    pypdf gives one line per printed line, so a line continues the previous one when that ends
-    in a hyphen, or is nearly as long as the page's longest line, or the line starts in lower case.
-    """
-    width = max(map(len, lines), default=0)
-    out: list[str] = []
-    for i, line in enumerate(lines):
-        prev = lines[i - 1] if i else ""
-        following = lines[i + 1] if i + 1 < len(lines) else ""
-        if not (prev and line) or _LIST_START.match(line):
-            out.append(line)
-        elif re.search(r"\w-$", prev):
-            out[-1] = _join_hyphenated(out[-1], line)
-        elif (line[0].islower() or len(prev) >= 0.7 * width >= 35) and not _is_heading(
-            line, following
-        ):
-            out[-1] += " " + line
-        else:
-            out.append(line)
-    return "\n".join(out)
-
-
-def _is_heading(line: str, following: str) -> bool:
-    """A short capitalised line without closing punctuation before a new sentence: "Bakgrund"."""
-    short = len(line) < 60 and not re.search(r"[.,;:!?]$", line)
-    return short and line[0].isupper() and following[:1].isupper()
-
-
-def _join_hyphenated(head: str, tail: str) -> str:
-    if tail.split()[0].lower() in _KEEP_HYPHEN_BEFORE:
-        return f"{head} {tail}"
-    # Drop the hyphen only between lower-case letters: "kom-\nmun", but "EU-\nprojekt".
-    if head[-2].islower() and tail[0].islower():
-        return head[:-1] + tail
-    return head + tail
-
-
-def _pdf_title(reader: PdfReader) -> str | None:
-    try:
-        return str(reader.metadata.title or "") if reader.metadata else None
-    except Exception:  # a damaged info dictionary only costs the title
-        return None
 
 
 # --- Plain text and Markdown -------------------------------------------------------------------
@@ -197,7 +95,7 @@ def _decode(data: bytes) -> str:
         text = data.decode("latin-1")  # cp1252 leaves five bytes undefined; latin-1 maps them all
     sample = text[:1_000_000]
     if len(_CONTROL.findall(sample)) > len(sample) / 100:
-        raise _Refused("binary data, not text")
+        raise Refused("binary data, not text")
     return text
 
 
@@ -295,12 +193,12 @@ def _read_docx(data: bytes) -> _Raw:
         with zipfile.ZipFile(BytesIO(data)) as archive:
             members = archive.infolist()
     except zipfile.BadZipFile:
-        raise _Refused("not a valid .docx (not a zip archive)") from None
+        raise Refused("not a valid .docx (not a zip archive)") from None
     # zipfile stops reading a member at its declared size, so the declared sizes can be trusted.
     unpacked = sum(m.file_size for m in members)
     packed = sum(m.compress_size for m in members)
     if unpacked > MAX_UNZIPPED_BYTES or unpacked > MAX_ZIP_RATIO * max(packed, 100_000):
-        raise _Refused("suspicious archive (zip bomb?)")
+        raise Refused("suspicious archive (zip bomb?)")
     lines: list[str] = []
     try:
         for block in docx.Document(BytesIO(data)).iter_inner_content():
@@ -309,7 +207,7 @@ def _read_docx(data: bytes) -> _Raw:
             elif text := _squash(block.text):
                 lines.append(_docx_prefix(block.style.name if block.style else None) + text)
     except Exception as e:  # python-docx raises KeyError, ValueError, lxml errors on bad parts
-        raise _Refused(f"not a valid .docx ({_short(e)})") from None
+        raise Refused(f"not a valid .docx ({short_detail(e)})") from None
     return None, [Page(None, "\n".join(lines))]
 
 
@@ -349,14 +247,10 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def _short(error: BaseException) -> str:
-    detail = _squash(str(error)) or type(error).__name__
-    return detail if len(detail) <= 80 else detail[:77] + "..."
-
-
 def _title(meta_title: str | None, pages: list[Page], path: Path) -> str:
     meta = _squash(unicodedata.normalize("NFC", meta_title or ""))
-    if meta and not _JUNK_TITLE.search(meta):
+    # scanners and image converters often store the file name as the title: it tells nothing
+    if meta and not _JUNK_TITLE.search(meta) and meta != path.stem:
         return meta
     text = "\n".join(p.text for p in pages)
     if heading := re.search(r"^#{1,6}[ \t]+(.+)$", text, re.M):
@@ -367,6 +261,6 @@ def _title(meta_title: str | None, pages: list[Page], path: Path) -> str:
     return _squash(re.sub(r"[_-]+", " ", path.stem)) or path.name
 
 
-_READERS: dict[str, Callable[[bytes], _Raw]] = {".pdf": _read_pdf, ".docx": _read_docx}
+_READERS: dict[str, Callable[[bytes], _Raw]] = {".pdf": read_pdf, ".docx": _read_docx}
 _READERS |= {".txt": _read_text, ".md": _read_markdown, ".markdown": _read_markdown}
 _READERS |= {".html": _read_html, ".htm": _read_html}

@@ -6,6 +6,7 @@ file, not the ingest run: the parent kills the child and reports the file as unr
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import traceback
 import weakref
 from collections.abc import Callable
@@ -23,10 +25,12 @@ from typing import Any
 
 from .errors import KPError, UnreadableDocument
 from .models import ParsedDocument
+from .ocr import OcrOptions
 
 log = logging.getLogger(__name__)
 
 Reader = Callable[[Path], ParsedDocument]
+PageProgress = Callable[[int, int], None]  # (pages OCR'd, pages to OCR)
 # Start-up imports pypdf, python-docx and bs4 once; on a loaded machine that can take seconds.
 START_TIMEOUT_S = 60.0
 _CHILD = "from kp_assistant.sandbox import _child_main; _child_main()"
@@ -54,10 +58,14 @@ class Sandbox:
     module-level function, which the child imports by name. Not thread-safe.
     """
 
-    def __init__(self, *, timeout_s: float, memory_mb: int, max_chars: int | None = None) -> None:
+    def __init__(self, *, timeout_s: float, memory_mb: int, max_chars: int | None = None,
+                 ocr: OcrOptions | None = None, ocr_timeout_s: float | None = None) -> None:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.max_chars = max_chars
+        self.ocr = ocr  # None or disabled: a PDF without text layer is refused
+        # a file that needs OCR gets this bound instead of timeout_s, once OCR has started
+        self.ocr_timeout_s = max(ocr_timeout_s or timeout_s, timeout_s)
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._ready = False
@@ -91,19 +99,33 @@ class Sandbox:
         self._process, self._conn, self._ready = process, conn, False
         conn.send((self.memory_mb, self.max_chars, logging.getLogger().getEffectiveLevel()))
 
-    def read(self, path: Path, reader: Reader | None = None) -> ParsedDocument:
+    def read(self, path: Path, reader: Reader | None = None,
+             on_page: PageProgress | None = None) -> ParsedDocument:
+        """Read `path`; `on_page(done, total)` hears of every page OCR'd (first with done=0)."""
         self.start()
         self._wait_ready()
         process, conn = self._process, self._conn
         assert process is not None and conn is not None
         self._busy = True
         try:
-            conn.send((path, reader, self.timeout_s))
-            if not conn.poll(self.timeout_s):
-                self.close()
-                limit = f"reading took longer than {self.timeout_s:g} s (limit KP_READ_TIMEOUT)"
-                raise UnreadableDocument(str(path), limit)
-            kind, value, records = conn.recv()
+            conn.send((path, reader, self.ocr_timeout_s, self.ocr))
+            started = time.monotonic()
+            deadline, ocr = started + self.timeout_s, False
+            while True:
+                wait = deadline - time.monotonic()
+                if wait <= 0 or not conn.poll(wait):
+                    self.close()
+                    raise UnreadableDocument(str(path), self._limit(ocr))
+                message = conn.recv()
+                if message[0] != "ocr-page":
+                    break
+                _, done, total = message
+                if not ocr:
+                    ocr, deadline = True, started + self.ocr_timeout_s
+                log.info("%s: OCR page %d of %d", path.name, done, total)
+                if on_page:
+                    on_page(done, total)
+            kind, value, records = message
         except (EOFError, OSError):  # the child died: a signal, or C code aborting
             exitcode = _wait(process, 5)
             self.close()
@@ -124,6 +146,12 @@ class Sandbox:
             case _:  # a reader bug; the file is reported, the traceback logged
                 log.warning("%s: reader failed\n%s", path, value[1])
                 raise UnreadableDocument(str(path), f"could not be read ({value[0]})")
+
+    def _limit(self, ocr: bool) -> str:
+        if ocr:
+            # pages read so far are cached: raising the limit resumes where this run stopped
+            return f"OCR took longer than {self.ocr_timeout_s:g} s (limit KP_OCR_TIMEOUT)"
+        return f"reading took longer than {self.timeout_s:g} s (limit KP_READ_TIMEOUT)"
 
     def close(self) -> None:
         """Stop the child: politely when idle, at once when it is stuck in a file."""
@@ -209,12 +237,17 @@ def _child_main() -> None:
     conn.send("ready")
     while True:
         try:
-            path, reader, timeout_s = conn.recv()
+            path, reader, timeout_s, ocr = conn.recv()
         except EOFError:  # the parent closed the connection, or died
             os._exit(0)  # nothing to flush; skipping interpreter teardown saves 0.15 s
         # The parent kills a stuck child; this alarm only ends one whose parent is gone.
         signal.alarm(math.ceil(timeout_s * 2) + 1)
-        result = _read_one(path, reader or read_document, max_chars)
+
+        def progress(done: int, total: int) -> None:
+            conn.send(("ocr-page", done, total))
+
+        read = reader or functools.partial(read_document, ocr=ocr, progress=progress)
+        result = _read_one(path, read, max_chars)
         signal.alarm(0)
         try:
             conn.send((*result, collect.records))

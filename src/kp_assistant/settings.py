@@ -65,6 +65,19 @@ class Settings(BaseSettings):
         600, gt=0, description="Seconds the chunks of one file may take to embed; a slower "
         "file is reported as failed, so that it cannot hold a sync for hours."
     )
+    ocr: Literal["on", "off"] = Field(
+        "on", description="OCR of PDF pages without a text layer (tesseract, swe+eng); 'off' "
+        "refuses such PDFs as before."
+    )
+    ocr_timeout: float = Field(
+        900, gt=0, description="Seconds a PDF that needs OCR may take to read (instead of "
+        "KP_READ_TIMEOUT); pages read before the limit are cached."
+    )
+    ocr_min_confidence: float = Field(
+        60, ge=0, le=100, description="OCR'd pages whose mean word confidence is below this are "
+        "indexed but marked as uncertain."
+    )
+    ocr_dpi: int = Field(300, ge=100, le=600, description="Resolution (dpi) of pages for OCR.")
 
     dense_weight: float = Field(
         1.0, ge=0, description="Weight of dense results in fusion "

@@ -70,6 +70,8 @@ def stream_pieces(text: str, max_steps: int = 40) -> Iterator[str]:
 def _citation_block(c: Citation, numbered: bool) -> str:
     head = f"[{c.n}] " if numbered else ""
     page = f" · s. {c.page}" if c.page else ""
+    if c.ocr:  # the reader should know the quote may hold misread characters
+        page += f" · OCR ({c.ocr_confidence:.0f} %{', osäker läsning' if c.ocr_uncertain else ''})"
     action = "Ladda ner" if c.source.lower().endswith(".docx") else "Öppna"
     where = f" på s. {c.page}" if c.page and c.source.lower().endswith(".pdf") else ""
     return (

@@ -34,6 +34,7 @@ EVENT_TEXT = {
     "removed": "borttaget",
     "unchanged": "oförändrat",
     "failed": "misslyckades",
+    "ocr": "läses med OCR",
 }
 FAILURE = STAFF_FAILURE
 _SHOWN_EVENTS = 12
@@ -130,6 +131,9 @@ class StaffHandler:
                 if item.status == "unchanged" and item.done % 50:
                     continue  # a large unchanged corpus need not redraw the page per file
                 if item.status != "unchanged":
+                    scan = f"{item.done}/{item.total} {_escape(item.source)}: {EVENT_TEXT['ocr']}"
+                    if item.status == "ocr" and events and events[-1].startswith(scan):
+                        events.pop()  # one line per scan, showing how far its OCR has come
                     events.append(_event_line(item))
             yield _status([*head, *events[-_SHOWN_EVENTS:]], "Arbetar …")
         lines = [*head, *events[-_SHOWN_EVENTS:]]
