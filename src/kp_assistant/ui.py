@@ -21,7 +21,9 @@ from fastapi.responses import FileResponse
 
 from .assistant import Assistant
 from .errors import EmptyIndex, KPError
+from .llm_answer import Step, is_writable
 from .models import Answer, Citation
+from .render import model_note
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ DOCUMENT_ROUTE = "/dokument"
 STAFF_PAGE = "/personal/"  # ui_login.STAFF_PATH; the staff area is mounted by ui_staff
 NO_SOURCES = "_Källorna till det senaste svaret visas här._"
 SEARCHING = "_Söker i dokumenten …_"
+WRITING = "_Språkmodellen skriver; varje mening visas först när den är kontrollerad mot källan …_"
 EMPTY_INDEX_REPLY = (
     "Kunskapsbasen är tom: inga dokument har lagts in ännu. Be den som driftar tjänsten att "
     "läsa in dokumenten (`kp-assistant ingest`) och försök sedan igen."
@@ -138,6 +141,28 @@ def sources_markdown(answer: Answer) -> str:
     return "\n\n".join(parts)
 
 
+def reply_markdown(answer: Answer) -> str:
+    """The chat message of an answer that went past a language model: notice, text, note."""
+    text = _escape(answer.text) if answer.mode == "llm" else answer.text
+    parts = [f"_{_escape(answer.notice)}_", text] if answer.notice else [text]
+    if note := model_note(answer):
+        removed = "\n".join(f"- ”{_escape(d.sentence)}” – {_escape(d.reason)}"
+                            for d in answer.dropped)
+        parts.append(f"<details><summary>{html.escape(note)}</summary>\n\n{removed}\n\n"
+                     "</details>" if removed else f"_{_escape(note)}_")
+    return "\n\n".join(parts)
+
+
+def written_reply(history: ChatHistory, steps: Iterator[Step]) -> Iterator[tuple[ChatHistory, str]]:
+    """Chat updates from a model's verified sentences; the sources once the answer is final."""
+    for step in steps:
+        if step.final is None:
+            yield [*history, {"role": "assistant", "content": _escape(step.text)}], WRITING
+        else:
+            reply = {"role": "assistant", "content": reply_markdown(step.final)}
+            yield [*history, reply], sources_markdown(step.final)
+
+
 class ChatHandler:
     """The chat's event handlers. `stream_delay` is the pause between streamed pieces."""
 
@@ -158,7 +183,8 @@ class ChatHandler:
         history.append({"role": "user", "content": question})
         yield [*history, {"role": "assistant", "content": "…"}], SEARCHING
         try:
-            answer = self.assistant.ask(question, history=previous)
+            answer = self.assistant.ask(question, history=previous, llm=False)
+            writer = self.assistant.writer
         except EmptyIndex:
             yield [*history, {"role": "assistant", "content": EMPTY_INDEX_REPLY}], NO_SOURCES
             return
@@ -168,6 +194,9 @@ class ChatHandler:
         except Exception:
             logger.exception("answering %r failed", question)
             yield [*history, {"role": "assistant", "content": FAILURE_REPLY}], NO_SOURCES
+            return
+        if writer is not None and is_writable(answer):
+            yield from written_reply(history, writer.stream(answer))
             return
         sources = sources_markdown(answer)
         for piece in stream_pieces(answer.text):
