@@ -21,7 +21,7 @@ def cite_label(c: Citation, page_word: str = "s.") -> str:
 
 
 def model_note(answer: Answer) -> str:
-    """One line saying who wrote the answer and how many model sentences were removed."""
+    """One line: who wrote the answer, and the number of model sentences removed."""
     removed = len(answer.dropped)
     if answer.mode == "llm":
         return (f"Skrivet av språkmodellen {answer.model}; varje mening är kontrollerad mot "
