@@ -53,6 +53,19 @@ class ScriptedModel:
             return StreamingResponse(self._events(body["model"], text),
                                      media_type="text/event-stream")
 
+        @app.post("/api/chat")  # Ollama's protocol: one JSON object per line
+        async def ollama_chat(request: Request) -> Any:
+            body = await request.json()
+            self.requests.append(body)
+            prompt = "\n".join(str(m.get("content", "")) for m in body["messages"])
+            text = self.reply(prompt, lambda part: passage_number(prompt, part))
+            if not body.get("stream", True):
+                return JSONResponse(_ollama(body["model"], text, done=True))
+            lines = [json.dumps(_ollama(body["model"], text[i:i + self.piece], done=False)) + "\n"
+                     for i in range(0, len(text), self.piece)]
+            lines.append(json.dumps(_ollama(body["model"], "", done=True)) + "\n")
+            return StreamingResponse(iter(lines), media_type="application/x-ndjson")
+
         return app
 
     def _events(self, model: str, text: str) -> Iterator[str]:
@@ -77,3 +90,11 @@ def _completion(model: str, text: str) -> dict[str, Any]:
                      "message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
+
+
+def _ollama(model: str, content: str, *, done: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": model, "created_at": "2026-01-01T00:00:00Z", "done": done,
+                           "message": {"role": "assistant", "content": content}}
+    if done:
+        out |= {"done_reason": "stop", "prompt_eval_count": 1, "eval_count": 1}
+    return out

@@ -202,3 +202,16 @@ def test_configuration_errors_are_one_clear_line(index: Path) -> None:
 def test_split_generated_keeps_markers_with_their_sentence() -> None:
     assert split_generated("A är B.[1] C är D. [2][3]\n- E är F [1]") == [
         "A är B [1].", "C är D [2][3].", "E är F [1]"]
+
+
+def test_ollama_backend_streams_and_answers_through_the_ollama_protocol(index: Path) -> None:
+    scripted = ScriptedModel(reply=mixed_reply)
+    with serve_in_thread(scripted.app()) as port:
+        settings = hashing(index, index / "corpus", llm_provider="ollama", llm_model="scripted",
+                           llm_base_url=f"http://127.0.0.1:{port}", llm_timeout=30)
+        answer = Assistant.from_settings(settings).ask(APPLY)
+        updates = list(ChatHandler(Assistant.from_settings(settings), stream_delay=0)
+                       .respond(APPLY, []))
+    check_mixed(answer.to_json())
+    assert [r.get("stream") for r in scripted.requests] == [False, True]
+    assert "Skrivet av språkmodellen ollama:scripted" in updates[-1][0][-1]["content"]
