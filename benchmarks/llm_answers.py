@@ -142,7 +142,7 @@ def main() -> None:
         if args.smollm2:
             url = stack.enter_context(smollm2_server(Path("llm-benchmark-server.log")))
             overrides = {"llm_provider": "openai", "llm_base_url": url, "llm_model": "smollm2",
-                         "llm_max_tokens": 160, "llm_timeout": 120}
+                         "llm_max_tokens": 160, "llm_timeout": 600}
         table = []
         for folder in args.sets:
             table += summary(folder.name, run_set(folder, args.limit, overrides))
