@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ def run_set(folder: Path, limit: int | None, overrides: dict[str, Any]) -> list[
             "written": final.mode == "llm",
             "kept": kept,
             "dropped": len(final.dropped),
+            "reasons": [_kind(d.reason) for d in final.dropped],
             "failed": bool(final.notice),
             "first_ms": ((first or done) - started) * 1000,
             "end_ms": (done - started) * 1000,
@@ -97,6 +99,15 @@ def run_set(folder: Path, limit: int | None, overrides: dict[str, Any]) -> list[
         print(f"{item['id']}: {final.mode}, kept {kept}, dropped {len(final.dropped)}",
               file=sys.stderr)
     return rows
+
+
+def _kind(reason: str) -> str:
+    """The kind of a drop reason, without the sentence's own words or numbers."""
+    for kind in ("marker", "words", "number", "month", "name", "negation", "does not exist",
+                 "do not answer", "nothing"):
+        if kind in reason:
+            return kind
+    return reason
 
 
 def _mean(vals: list[float]) -> str:
@@ -144,14 +155,19 @@ def main() -> None:
             overrides = {"llm_provider": "openai", "llm_base_url": url, "llm_model": "smollm2",
                          "llm_max_tokens": 160, "llm_timeout": 600}
         table = []
+        reasons: Counter[str] = Counter()
         for folder in args.sets:
-            table += summary(folder.name, run_set(folder, args.limit, overrides))
+            rows = run_set(folder, args.limit, overrides)
+            table += summary(folder.name, rows)
+            reasons.update(k for r in rows for k in r["reasons"])
     head = ["set", "mode", "questions", "gold hit@5", "must_mention", "refused unanswerable",
             "false refusals", "written by model", "sentences dropped", "model failures",
             "first sentence p50 ms", "end p50 ms"]
     model = "SmolLM2-135M-Instruct (llama_cpp.server)" if args.smollm2 else "configured model"
     limit = f", first {args.limit} questions of each set" if args.limit else ""
-    publish(f"Model-written answers: {model}{limit}", markdown_table(head, table),
+    tally = ", ".join(f"{kind} {n}" for kind, n in reasons.most_common()) or "none"
+    publish(f"Model-written answers: {model}{limit}",
+            markdown_table(head, table) + f"\n\nWhy sentences were dropped: {tally}.",
             append=not args.no_append)
 
 
