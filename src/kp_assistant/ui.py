@@ -21,9 +21,8 @@ from fastapi.responses import FileResponse
 
 from .assistant import Assistant
 from .errors import EmptyIndex, KPError
-from .llm_answer import Step, is_writable
+from .llm_answer import is_writable
 from .models import Answer, Citation
-from .render import model_note
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,7 +43,6 @@ DOCUMENT_ROUTE = "/dokument"
 STAFF_PAGE = "/personal/"  # ui_login.STAFF_PATH; the staff area is mounted by ui_staff
 NO_SOURCES = "_Källorna till det senaste svaret visas här._"
 SEARCHING = "_Söker i dokumenten …_"
-WRITING = "_Språkmodellen skriver; varje mening visas först när den är kontrollerad mot källan …_"
 EMPTY_INDEX_REPLY = (
     "Kunskapsbasen är tom: inga dokument har lagts in ännu. Be den som driftar tjänsten att "
     "läsa in dokumenten (`kp-assistant ingest`) och försök sedan igen."
@@ -141,28 +139,6 @@ def sources_markdown(answer: Answer) -> str:
     return "\n\n".join(parts)
 
 
-def reply_markdown(answer: Answer) -> str:
-    """The chat message of an answer that went past a language model: notice, text, note."""
-    text = _escape(answer.text) if answer.mode == "llm" else answer.text
-    parts = [f"_{_escape(answer.notice)}_", text] if answer.notice else [text]
-    if note := model_note(answer):
-        removed = "\n".join(f"- ”{_escape(d.sentence)}” – {_escape(d.reason)}"
-                            for d in answer.dropped)
-        parts.append(f"<details><summary>{html.escape(note)}</summary>\n\n{removed}\n\n"
-                     "</details>" if removed else f"_{_escape(note)}_")
-    return "\n\n".join(parts)
-
-
-def written_reply(history: ChatHistory, steps: Iterator[Step]) -> Iterator[tuple[ChatHistory, str]]:
-    """Chat updates from a model's verified sentences; the sources once the answer is final."""
-    for step in steps:
-        if step.final is None:
-            yield [*history, {"role": "assistant", "content": _escape(step.text)}], WRITING
-        else:
-            reply = {"role": "assistant", "content": reply_markdown(step.final)}
-            yield [*history, reply], sources_markdown(step.final)
-
-
 class ChatHandler:
     """The chat's event handlers. `stream_delay` is the pause between streamed pieces."""
 
@@ -196,6 +172,8 @@ class ChatHandler:
             yield [*history, {"role": "assistant", "content": FAILURE_REPLY}], NO_SOURCES
             return
         if writer is not None and is_writable(answer):
+            from .ui_llm import written_reply  # imports this module
+
             yield from written_reply(history, writer.stream(answer))
             return
         sources = sources_markdown(answer)
