@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
@@ -151,7 +152,8 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         overrides: dict[str, Any] = {}
         if args.smollm2:
-            url = stack.enter_context(smollm2_server(Path("llm-benchmark-server.log")))
+            log = Path(tempfile.gettempdir()) / "kp-llm-benchmark-server.log"
+            url = stack.enter_context(smollm2_server(log))
             overrides = {"llm_provider": "openai", "llm_base_url": url, "llm_model": "smollm2",
                          "llm_max_tokens": 160, "llm_timeout": 600}
         table = []
