@@ -102,7 +102,11 @@ def test_ask_json_one_object_per_question(index: Path, corpus: Path) -> None:
             "grounded",
             "citations",
             "timings_ms",
+            "mode",
+            "dropped",
+            "notice",
         }
+        assert answer["mode"] == "extractive" and answer["dropped"] == []  # no KP_LLM_PROVIDER
         assert answer["question"] == question
         assert answer["grounded"] is True
         assert set(answer["timings_ms"]) == {"retrieve", "answer", "total"}

@@ -23,6 +23,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .aggregate import Peer
+    from .llm_answer import Writer
     from .question import Question
     from .registry import PartnershipGroup
 
@@ -98,6 +99,7 @@ class Assistant:
         self._embedder = embedder
         self._lock = threading.Lock()
         self._stop = threading.Event()  # ends a running ingest at its next file
+        self._writer: Writer | None = None
         self.embedder_id = embedder_id or (
             embedder.name if isinstance(embedder, Embedder) else embedder_name(self.settings)
         )
@@ -141,7 +143,32 @@ class Assistant:
         return OcrOptions(enabled=s.ocr == "on", dpi=s.ocr_dpi,
                           cache_dir=self.store.index_dir / OCR_CACHE_DIR)
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), *, llm: bool = True) -> Answer:
+        """The answer, written by the language model when one is configured and `llm` is on."""
+        answer = self.extractive(question, history)
+        writer = self.writer if llm else None
+        if writer is None:
+            return answer
+        from .llm_answer import is_writable
+
+        return writer.write(answer) if is_writable(answer) else answer
+
+    @property
+    def writer(self) -> Writer | None:
+        """The language-model writer of KP_LLM_PROVIDER, or None (the default: none)."""
+        if self.settings.llm_provider == "none":
+            return None
+        with self._lock:
+            if self._writer is None:
+                from .llm import make_llm, model_label
+                from .llm_answer import Writer
+
+                self._writer = Writer(make_llm(self.settings), self.store.get,
+                                      model=model_label(self.settings),
+                                      timeout=self.settings.llm_timeout)
+            return self._writer
+
+    def extractive(self, question: str, history: Sequence[str] = ()) -> Answer:
         question = question.strip()
         if self.store.is_empty():
             raise EmptyIndex(str(self.store.index_dir))

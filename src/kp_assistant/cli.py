@@ -69,6 +69,25 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def llm_option(f: F) -> F:
+    return click.option(
+        "--llm/--no-llm", "llm", default=None,
+        help="Let the language model of KP_LLM_PROVIDER write the answers (default: when one "
+        "is configured), or answer extractively only.",
+    )(f)
+
+
+def _llm_settings(llm: bool | None) -> dict[str, Any]:
+    """Settings overrides for --no-llm."""
+    return {"llm_provider": "none"} if llm is False else {}
+
+
+def _check_llm(settings: Settings, llm: bool | None) -> None:
+    if llm and settings.llm_provider == "none":
+        raise KPError("--llm needs a language model: set KP_LLM_PROVIDER (openai or ollama), "
+                      "KP_LLM_MODEL and KP_LLM_BASE_URL.")
+
+
 def _assistant(settings: Settings):  # type: ignore[no-untyped-def]
     from .assistant import Assistant
 
@@ -121,12 +140,16 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, as_js
 @click.argument("questions", nargs=-1, required=True)
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question and line.")
+@llm_option
 @user_errors
-def ask(questions: tuple[str, ...], index_dir: Path | None, as_json: bool) -> None:
+def ask(questions: tuple[str, ...], index_dir: Path | None, as_json: bool,
+        llm: bool | None) -> None:
     """Answer QUESTIONS from the indexed documents, with numbered sources."""
     from .render import answer_to_text
 
-    assistant = _assistant(_settings(index_dir))
+    settings = _settings(index_dir, **_llm_settings(llm))
+    _check_llm(settings, llm)
+    assistant = _assistant(settings)
     for question in questions:
         answer = assistant.ask(question)
         if as_json:
@@ -139,12 +162,15 @@ def ask(questions: tuple[str, ...], index_dir: Path | None, as_json: bool) -> No
 @index_option
 @click.option("--host", envvar="KP_HOST", help="Bind address (default 127.0.0.1).")
 @click.option("--port", envvar="KP_PORT", type=int, help="Port (default 7860).")
+@llm_option
 @user_errors
-def serve(index_dir: Path | None, host: str | None, port: int | None) -> None:
+def serve(index_dir: Path | None, host: str | None, port: int | None,
+          llm: bool | None) -> None:
     """Start the chat in the browser."""
     from .startup import skip_gradio_stub_rewrite, warm_up
 
-    settings = _settings(index_dir, host=host, port=port)
+    settings = _settings(index_dir, host=host, port=port, **_llm_settings(llm))
+    _check_llm(settings, llm)
     assistant = _assistant(settings)
     warm_up(assistant)  # runs while gradio is imported and the app is built
     skip_gradio_stub_rewrite()

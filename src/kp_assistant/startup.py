@@ -68,7 +68,7 @@ def warm_up(assistant: Assistant) -> threading.Thread:
 
     def run() -> None:
         try:
-            assistant.ask(WARM_UP_QUESTION)
+            assistant.ask(WARM_UP_QUESTION, llm=False)
         except Exception as exc:  # an empty or damaged index is reported to the user later
             log.debug("warm-up question failed: %s", exc)
 

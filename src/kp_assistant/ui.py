@@ -7,6 +7,7 @@ docs/security.md), and nothing per user lives in this module.
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import time
@@ -17,8 +18,10 @@ import gradio as gr
 
 from .assistant import Assistant
 from .errors import EmptyIndex, KPError
+from .llm_answer import Step, is_writable
 from .markup import code, document_url, escape
 from .models import Answer, Citation
+from .render import model_note
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +105,33 @@ def sources_markdown(answer: Answer) -> str:
     return "\n\n".join(parts)
 
 
+# -- answers written by a language model --------------------------------------------------
+
+WRITING = "_Språkmodellen skriver; varje mening visas först när den är kontrollerad mot källan …_"
+
+
+def reply_markdown(answer: Answer) -> str:
+    """The chat message of an answer that went past a language model: notice, text, note."""
+    text = escape(answer.text) if answer.mode == "llm" else answer.text
+    parts = [f"_{escape(answer.notice)}_", text] if answer.notice else [text]
+    if note := model_note(answer):
+        removed = "\n".join(f"- ”{escape(d.sentence)}” – {escape(d.reason)}"
+                            for d in answer.dropped)
+        parts.append(f"<details><summary>{html.escape(note)}</summary>\n\n{removed}\n\n"
+                     "</details>" if removed else f"_{escape(note)}_")
+    return "\n\n".join(parts)
+
+
+def written_reply(history: ChatHistory, steps: Iterator[Step]) -> Iterator[tuple[ChatHistory, str]]:
+    """Chat updates from a model's verified sentences; the sources once the answer is final."""
+    for step in steps:
+        if step.final is None:
+            yield [*history, {"role": "assistant", "content": escape(step.text)}], WRITING
+        else:
+            reply = {"role": "assistant", "content": reply_markdown(step.final)}
+            yield [*history, reply], sources_markdown(step.final)
+
+
 class ChatHandler:
     """The chat's event handlers. `stream_delay` is the pause between streamed pieces."""
 
@@ -122,7 +152,8 @@ class ChatHandler:
         history.append({"role": "user", "content": question})
         yield [*history, {"role": "assistant", "content": "…"}], SEARCHING
         try:
-            answer = self.assistant.ask(question, history=previous)
+            answer = self.assistant.ask(question, history=previous, llm=False)
+            writer = self.assistant.writer
         except EmptyIndex:
             yield [*history, {"role": "assistant", "content": EMPTY_INDEX_REPLY}], NO_SOURCES
             return
@@ -132,6 +163,9 @@ class ChatHandler:
         except Exception:
             logger.exception("answering %r failed", question)
             yield [*history, {"role": "assistant", "content": FAILURE_REPLY}], NO_SOURCES
+            return
+        if writer is not None and is_writable(answer):
+            yield from written_reply(history, writer.stream(answer))
             return
         sources = sources_markdown(answer)
         for piece in stream_pieces(answer.text):
