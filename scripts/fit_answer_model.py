@@ -189,7 +189,8 @@ def main() -> None:
     table, threshold = pr_table(refusal, rx, ry)
     refusal = Logistic(refusal.names, refusal.mean, refusal.scale, refusal.coef,
                        refusal.intercept, threshold)
-    meta = {"sets": [f.name for f in args.set], "evidence_rows": len(ey),
+    meta = {"sets": [f.name for f in args.set], "embedder": sets[0][1].embedder.name,
+            "evidence_rows": len(ey),
             "evidence_positive": int(sum(ey)), "refusal_rows": len(ry),
             "refusal_positive": int(sum(ry))}
     out = {"meta": meta, "evidence": evidence.to_json(), "refusal": refusal.to_json()}

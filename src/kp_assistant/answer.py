@@ -66,7 +66,10 @@ class Composer:
         featurise(q, cands, weights, None, {})
         self._score(cands)  # without sentence similarity first: it costs an embedding each
         cands.sort(key=lambda c: -c.score)
-        semantic = self.vectors is not None and self.vectors.embedder.semantic
+        # similarities of another model than the one fitted with are on another scale
+        semantic = (self.vectors is not None and self.vectors.embedder.semantic
+                    and self.model.meta.get("embedder", self.vectors.embedder.name)
+                    == self.vectors.embedder.name)
         if self.vectors is not None and semantic and qvec is not None and cands:
             head = cands if self.dense_all else cands[:DENSE_CANDIDATES]
             featurise(q, head, weights, qvec, self.vectors.get([c.sentence for c in head]))

@@ -83,9 +83,23 @@ def _attribute_missing(
     for c in top:
         lines = c.hit.chunk.text.split("\n")
         near = " ".join(lines[max(0, c.index - 1) : c.index + 2])
-        found = q.matched(tokenize(f"{c.hit.chunk.heading} {near}"), asked)
+        toks = set(tokenize(f"{c.hit.chunk.heading} {near}"))
+        found = {t for t in asked if any(_holds(tok, t) for tok in toks)}
+        found |= q.matched(toks, [t for t in asked if q.alternatives.get(t)]) & {
+            t for t in asked if any(all(p in toks for p in stems)
+                                    for _, stems in q.alternatives.get(t, []))}
         shares.append(sum(idf.get(t, 0.0) for t in asked if t not in found) / total)
     return min(shares)
+
+
+def _holds(token: str, term: str) -> bool:
+    """The token is the term or a compound ending or starting with it ("dricksvatten" holds
+    "vatten"); a shorter token is only a part of the asked compound ("kommun" is not
+    "kommunstyrelse") and does not count."""
+    if token == term:
+        return True
+    return len(term) >= 5 and len(token) > len(term) and (
+        token.startswith(term) or token.endswith(term))
 
 
 def _stem(word: str) -> str:
