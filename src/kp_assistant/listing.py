@@ -47,7 +47,7 @@ def list_answer(
             continue
         for m in find_places(x.sentence, {"kommun", "region"}):
             if _in_parentheses(x.sentence, m.start):
-                continue  # "Kalix kommun (Norrbotten)": the county only locates it
+                continue  # "Ale kommun (Västra Götaland)": the county only locates it
             group = lines.setdefault(m.place.official, [])
             if len(group) < 2 and all(g.hit.chunk.source != x.hit.chunk.source for g in group):
                 group.append(x)
