@@ -57,7 +57,7 @@ def refusal_features(
 
 def no_typed_fact(q: Question, ranked: Sequence[Candidate], idf: Mapping[str, float]) -> bool:
     """A question for an amount, a count or a person whose best evidence has none next to the
-    question's names and the thing asked about ("budget" in "Hur stor var budgeten i X?")."""
+    question's names and the thing asked about (the word "budget" when a budget is asked for)."""
     if q.wants not in ("amount", "count", "person") or q.wants_list:
         return False
     names = [e for e in q.entities if e not in GENERIC_NAMES]
