@@ -23,17 +23,23 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .aggregate import Peer
+    from .answer import Composer
+    from .evidence import AnswerModel, SentenceVectors
     from .llm_answer import Writer
     from .question import Question
     from .registry import PartnershipGroup
 
-_QUESTION_START = re.compile(
-    r"^\s*(vad|vilka|vilken|vilket|när|hur|vem|var|varför|kan|finns|får|ska|måste|"
-    r"what|which|when|how|who|where|why|can|is|are|does|do)\b", re.I
-)
 _FOLLOW_UP = re.compile(
     r"^\s*(och|samt|men|än|också|även|and|what about|how about|also)\b[\s,]*", re.I
 )
+# A short message that opens with a preposition ("I Kenya?", "För 2021?") leans on the last one.
+_LEANING = re.compile(r"^\s*(i|in|för|for|med|with|på|at|under|during|inom|within)\b", re.I)
+# Words that point back at something the previous question named.
+_BACK_REFERENCE = re.compile(
+    r"\b(de|dem|deras|dess|där|dit|dom|they|them|their|there|its)\b", re.I
+)
+_NAME_OR_YEAR = re.compile(r"^[\s,]*([A-ZÅÄÖ][\w-]*|(19|20)\d\d)([\s,]+([A-ZÅÄÖ][\w-]*|och|and|"
+                           r"(19|20)\d\d))*[\s?.!]*$")
 
 
 def embedder_name(settings: Settings) -> str:
@@ -63,12 +69,26 @@ def contextualise(question: str, history: Sequence[str]) -> str:
 
 
 def _resolve(question: str, previous: str | None) -> str:
-    if previous is None or _QUESTION_START.match(question):
+    """Rewrite only elliptical follow-ups; a complete question or small talk stays as it is."""
+    from .intent import small_talk
+
+    if previous is None or small_talk(question) or small_talk(previous):
         return question
-    if not (_FOLLOW_UP.match(question) or len(question.split()) <= 3):
-        return question
-    rest = _FOLLOW_UP.sub("", question).strip().rstrip("?").strip()
-    return f"{previous.strip().rstrip('?').strip()} {rest}?" if rest else question
+    words = question.split()
+    if _FOLLOW_UP.match(question) or (len(words) <= 3 and (
+            _LEANING.match(question) or _NAME_OR_YEAR.match(question))):
+        rest = _FOLLOW_UP.sub("", question).strip().rstrip("?").strip()
+        return f"{previous.strip().rstrip('?').strip()} {rest}?" if rest else question
+    if len(words) <= 6 and _BACK_REFERENCE.search(question):
+        from .question import Question
+
+        # "Vad gjorde de sedan?": the names and years of the previous question fill the gap
+        prev = Question.parse(previous)
+        named = [w for w in re.findall(r"[\w-]+", previous)
+                 if w.lower() in prev.entities or w in prev.years]
+        if named:
+            return f"{question.strip().rstrip('?').strip()} ({', '.join(named)})?"
+    return question
 
 
 def _per_year(retriever: Retriever, q: Question, text: str, hits: list[Hit], k: int) -> list[Hit]:
@@ -100,6 +120,7 @@ class Assistant:
         self._lock = threading.Lock()
         self._stop = threading.Event()  # ends a running ingest at its next file
         self._writer: Writer | None = None
+        self._vectors: SentenceVectors | None = None
         self.embedder_id = embedder_id or (
             embedder.name if isinstance(embedder, Embedder) else embedder_name(self.settings)
         )
@@ -168,14 +189,30 @@ class Assistant:
                                       timeout=self.settings.llm_timeout)
             return self._writer
 
+    def retrieve(self, question: str, k: int) -> list[Hit]:
+        """The hybrid retriever's own k best passages for a question, as `ask` would search."""
+        from .question import Question, expand_query
+
+        s = self.settings
+        retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
+                              keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
+        return retriever.search(question, k=k, keyword_query=expand_query(Question.parse(question)))
+
     def extractive(self, question: str, history: Sequence[str] = ()) -> Answer:
+        """The answer composed from the documents' own sentences."""
         question = question.strip()
         if self.store.is_empty():
             raise EmptyIndex(str(self.store.index_dir))
         self.store.check_embedder(self.embedder_id)
-        s = self.settings
         resolved = contextualise(question, history)
         started = time.perf_counter()
+        from .intent import detect_language, small_talk, small_talk_reply
+
+        kind = small_talk(question)
+        if kind is not None:  # "Tack!" is answered, not searched for
+            text = small_talk_reply(kind, detect_language(question))
+            reply = Answer(question=question, text=text, grounded=True)
+            return self._timed(reply, question, question, started, time.perf_counter())
         # imported here: `ingest` alone should not pay for the answer machinery at start-up
         from .aggregate import (
             answer_both,
@@ -185,8 +222,7 @@ class Assistant:
             both_sources,
             is_peer_request,
         )
-        from .answer import Composer
-        from .question import Question, expand_query
+        from .question import Question
 
         q = Question.parse(resolved)
         groups = self.registry.partnerships()
@@ -198,19 +234,46 @@ class Assistant:
             )
         elif is_peer_request(q.text):
             listed = answer_peers(q, groups, self.embedder)
+        if listed is not None and not listed.grounded and not listed.related:
+            # no partnership matches: still show the passages closest to the question
+            from .citing import hit_citation
+
+            hits, _ = self.search(q)
+            listed.related = [hit_citation(i, h) for i, h in enumerate(hits[:3], start=1)]
         if listed is not None:
             return self._timed(listed, question, resolved, started, time.perf_counter())
+        hits, qvec = self.search(q)
+        retrieved = time.perf_counter()
+        return self._timed(self.composer().compose(q, hits, qvec), question, resolved, started,
+                           retrieved)
+
+    def search(self, q: Question) -> tuple[list[Hit], Any]:
+        """The passages the answer step reads for a parsed question, and the query's vector."""
+        from .question import expand_query
+
+        s = self.settings
         retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
                               keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
         # a list must be complete, so it looks further down the ranking
         k = s.top_k * 3 if q.wants_list else s.top_k
-        hits = retriever.search(resolved, k=k, keyword_query=expand_query(q))
+        hits = retriever.search(q.text, k=k, keyword_query=expand_query(q))
         if len(set(q.years)) > 1:
-            hits = _per_year(retriever, q, resolved, hits, k)
-        retrieved = time.perf_counter()
+            hits = _per_year(retriever, q, q.text, hits, k)
+        return hits, retriever.last_vector
+
+    def composer(self, model: AnswerModel | None = None, *, dense_all: bool = False) -> Composer:
+        """The answer step over this index; `model` overrides the configured one."""
+        from .answer import Composer
+        from .evidence import SentenceVectors, load_model
+
+        if self._vectors is None:  # sentence vectors are kept across questions
+            self._vectors = SentenceVectors(self.embedder)
         keyword = self.store.keyword()
-        composer = Composer(keyword.df, len(keyword.ids), min_support=s.min_support)
-        return self._timed(composer.compose(q, hits), question, resolved, started, retrieved)
+        return Composer(keyword.df, len(keyword.ids),
+                        model=model or load_model(self.settings.answer_model),
+                        vectors=self._vectors,
+                        refusal_threshold=self.settings.refusal_threshold, dense_all=dense_all,
+                        further_reading=self.settings.further_reading)
 
     def _timed(self, answer: Answer, question: str, resolved: str, started: float,
                retrieved: float) -> Answer:

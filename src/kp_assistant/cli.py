@@ -265,19 +265,22 @@ def staff_password(user: str | None) -> None:
 def evaluate(qa_file: Path, corpus_dir: Path, index_dir: Path | None,
              json_out: Path | None) -> None:
     """Answer every question of QA_FILE and report retrieval, answer and refusal quality."""
-    from .evaluate import format_report, run_eval
+    from .evaluate import default_index_dir, format_report, run_eval, write_rows
 
     settings = _settings(index_dir)
     if index_dir is None:
         # one index per evaluated corpus, so the bundled corpus' index is left alone
-        settings = settings.model_copy(
-            update={"index_dir": Path("index") / f"eval-{corpus_dir.resolve().name}"}
-        )
+        settings = settings.model_copy(update={"index_dir": default_index_dir(corpus_dir)})
     report = run_eval(_assistant(settings), qa_file, corpus_dir)
     click.echo(format_report(report))
     if json_out:
         json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
         click.echo(f"full report: {json_out}")
+    else:
+        # the per-question rows always land somewhere, so a regression can be traced
+        rows = Path(settings.index_dir) / "eval-report.jsonl"
+        write_rows(rows, report)
+        click.echo(f"per-question report: {rows}")
 
 
 @main.command(name="eval-registry")

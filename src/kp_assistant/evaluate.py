@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from .assistant import Assistant
 
 TOP = 5
+# "[3]" points at a citation; it is not the answer element "3"
+_MARKER = re.compile(r"\[\d+\]")
 
 
 def load_qa(path: Path) -> list[dict[str, Any]]:
@@ -41,12 +45,15 @@ def mention_share(answer_text: str, must_mention: Sequence[str]) -> float | None
     """Share of required elements found; `a|b` accepts either alternative."""
     if not must_mention:
         return None
-    low = answer_text.lower()
+    low = _MARKER.sub(" ", answer_text).lower()
     found = sum(any(alt.strip().lower() in low for alt in el.split("|")) for el in must_mention)
     return found / len(must_mention)
 
 
-def score_answer(item: dict[str, Any], answer: Answer) -> dict[str, Any]:
+def score_answer(
+    item: dict[str, Any], answer: Answer, retrieved: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One question's row; `retrieved` are the retriever's own top sources, best first."""
     gold = [Path(g).name for g in item.get("gold_docs") or []]
     cited = [Path(c.source).name for c in answer.citations[:TOP]]
     answerable = item["type"] != "unanswerable" and bool(gold)
@@ -62,6 +69,7 @@ def score_answer(item: dict[str, Any], answer: Answer) -> dict[str, Any]:
     }
     if answerable:
         row["gold_hit"] = any(c in gold for c in cited)
+        row["retriever_hit"] = any(Path(r).name in gold for r in retrieved[:TOP])
         ranks = [i for i, c in enumerate(cited, start=1) if c in gold]
         row["gold_hit_1"] = bool(ranks) and ranks[0] == 1
         every = {Path(c.source).name for c in answer.citations}
@@ -90,6 +98,7 @@ def summarise(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
         lat = sorted(r["latency_ms"] for r in subset)
         return {
             "n": len(subset),
+            "retriever_hit@5": mean("retriever_hit", subset),
             "gold_hit@5": mean("gold_hit", subset),
             "gold_hit@1": mean("gold_hit_1", subset),
             "gold_docs_cited": mean("gold_docs_cited", subset),
@@ -117,7 +126,10 @@ def _percentile(sorted_vals: Sequence[float], p: float) -> float:
 def run_eval(assistant: Assistant, qa_file: Path, corpus_dir: Path) -> dict[str, Any]:
     items = load_qa(qa_file)
     ingest = assistant.ingest([corpus_dir])
-    rows = [score_answer(item, assistant.ask(item["question"])) for item in items]
+    rows = []
+    for item in items:
+        retrieved = [h.chunk.source for h in assistant.retrieve(item["question"], TOP)]
+        rows.append(score_answer(item, assistant.ask(item["question"]), retrieved))
     return {
         "qa_file": str(qa_file),
         "corpus": str(corpus_dir),
@@ -131,6 +143,7 @@ def run_eval(assistant: Assistant, qa_file: Path, corpus_dir: Path) -> dict[str,
 def format_report(report: dict[str, Any]) -> str:
     cols = [
         "n",
+        "retriever_hit@5",
         "gold_hit@5",
         "gold_hit@1",
         "gold_docs_cited",
@@ -154,6 +167,25 @@ def format_report(report: dict[str, Any]) -> str:
             "| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) + " |"
         )
     return "\n".join(lines)
+
+
+def default_index_dir(corpus_dir: Path) -> Path:
+    """An index folder of its own for every evaluated corpus.
+
+    Both dev sets keep their documents in a folder called `corpus`, so the folder name alone
+    would let one set reuse the other's index; the resolved path's hash tells them apart.
+    """
+    resolved = corpus_dir.resolve()
+    digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:8]
+    name = resolved.parent.name if resolved.name == "corpus" else resolved.name
+    return Path("index") / f"eval-{name}-{digest}"
+
+
+def write_rows(path: Path, report: dict[str, Any]) -> None:
+    """The per-question report as JSON lines: one row per question, then the summary."""
+    lines = [json.dumps(r, ensure_ascii=False) for r in report["questions"]]
+    lines.append(json.dumps({"summary": report["summary"]}, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _fmt(v: Any) -> str:

@@ -9,10 +9,12 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
+from .intent import Lang, asks_for_set, detect_language
 from .keyword import tokenize
 
-Lang = Literal["sv", "en"]
-Wants = Literal["amount", "count", "person", "date", "any"]
+__all__ = ["Lang", "Question", "detect_language", "expand_query", "term_matches"]
+
+Wants = Literal["amount", "count", "person", "date", "place", "any"]
 
 _SV_HINTS = frozenset(
     [
@@ -78,16 +80,6 @@ _EN_HINTS = frozenset(
         "we",
     ]
 )
-_LIST_START = re.compile(
-    r"^\s*(vilka|vilken|which|what|list|lista|nämn|ange|finns det|are there|is there)\b"
-    r"|\bvilka (svenska )?(kommuner|regioner|partnerskap|partner|länder)\b",
-    re.I,
-)
-_LIST_NOUNS = re.compile(
-    r"\b(kommun\w*|region\w*|partnerskap\w*|partner\w*|samarbeten|mottagare|länder|"
-    r"municipalit\w*|regions?|partnerships?|partners?|cities|towns|countries)\b",
-    re.I,
-)
 _ASKS_FOR_PLACES = re.compile(
     r"\b(kommuner|regioner|mottagare|municipalities|regions|vilka svenska|which swedish)\b", re.I
 )
@@ -96,10 +88,25 @@ _COUNT_Q = re.compile(r"\b(hur många|how many|antal)\b", re.I)
 # "Vem kan söka?" asks who is eligible, not for a person's name
 _WHO_Q = re.compile(
     r"^\s*(vem|vilka personer|who)\b(?!\s+(kan|får|may|can|is eligible|are eligible))"
-    r"|\bkontaktperson\w*|\bvilka lärare\b",
+    r"|\b(vilken|vilka|which)\s+(\w+\s+)?(person\w*|\w*(lärare|ledare|rektor|ordförande|"
+    r"samordnare|handläggare|chef|coordinator|manager|director|mayor|teacher)s?)\b"
+    r"|\bkontaktperson\w*",
     re.I,
 )
-_WHEN_Q = re.compile(r"\b(när|vilket datum|sista ansökningsdag|when|what date|deadline)\b", re.I)
+# "sista dag" and its compounds: the last day of something is a date
+_WHEN_Q = re.compile(
+    r"\b(när|vilket datum|datum|sista \w*dag(en)?|when|what date|deadline|tidpunkt)\b", re.I
+)
+# "Var ligger …", "I vilket land …": the answer is a place
+_WHERE_Q = re.compile(
+    r"^\s*(var|where)\b(?!\s+(det|det inte|there))|\b(vilket land|vilken stad|which country|"
+    r"which city|what country)\b",
+    re.I,
+)
+_YES_NO = re.compile(
+    r"^\s*(kan|får|ska|måste|behöver|är|finns|gäller|can|may|must|should|is|are|does|do)\b",
+    re.I,
+)
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
@@ -134,13 +141,6 @@ REFUSAL: dict[Lang, str] = {
 }
 
 
-def detect_language(text: str) -> Lang:
-    words = re.findall(r"\w+", text.lower())
-    sv = sum(w in _SV_HINTS for w in words) + 2 * bool(re.search(r"[åäö]", text.lower()))
-    en = sum(w in _EN_HINTS for w in words)
-    return "en" if en > sv else "sv"
-
-
 @lru_cache(maxsize=1)
 def _glossary() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
     """Stemmed Swedish or English term -> its translations, as (phrase, stems) pairs."""
@@ -170,6 +170,7 @@ class Question:
     wants_list: bool
     asks_for_places: bool  # "vilka kommuner …": the answer is a list of municipalities
     wants: Wants
+    yes_no: bool = False  # "Kan en region söka?": answered by a rule
 
     @classmethod
     def parse(cls, text: str) -> Question:
@@ -177,7 +178,7 @@ class Question:
             dict.fromkeys(t for t in tokenize(text) if t not in _QUESTION_WORDS and len(t) > 1)
         )
         glossary = _glossary()
-        wants_list = bool(_LIST_START.search(text) and _LIST_NOUNS.search(text))
+        wants_list = asks_for_set(text)
         return cls(
             text=text,
             lang=detect_language(text),
@@ -188,6 +189,7 @@ class Question:
             wants_list=wants_list,
             asks_for_places=wants_list and bool(_ASKS_FOR_PLACES.search(text)),
             wants=_wants(text),
+            yes_no=bool(_YES_NO.match(text)),
         )
 
     def matched(self, tokens: Iterable[str], terms: Iterable[str] | None = None) -> set[str]:
@@ -242,10 +244,18 @@ def _wants(text: str) -> Wants:
         return "person"
     if _WHEN_Q.search(text):
         return "date"
+    if _WHERE_Q.search(text):
+        return "place"
     return "any"
 
 
 def expand_query(q: Question) -> str:
     """The question plus translations of its terms, for keyword search across languages."""
     extra: Sequence[str] = [phrase for alts in q.alternatives.values() for phrase, _ in alts]
+    if q.yes_no:
+        from .places import find_places
+
+        # a yes/no question about a country is answered by the list of allowed countries
+        if find_places(q.text, {"country"}):
+            extra = [*extra, "länder", "countries"]
     return q.text if not extra else f"{q.text} {' '.join(extra)}"

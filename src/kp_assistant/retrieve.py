@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from .embedding import Embedder
 from .models import Chunk, Hit
 from .store import Store
@@ -36,12 +38,14 @@ class Retriever:
         self.weights = {"dense": dense_weight, "keyword": keyword_weight}
         self.rrf_k = rrf_k
         self.depth = depth
+        self.last_vector: np.ndarray | None = None  # the query's vector, for the answer step
 
     def search(self, query: str, k: int = 8, *, keyword_query: str | None = None) -> list[Hit]:
         """The k best chunks. `keyword_query` may add words (translations) for bm25 only."""
         dense: list[tuple[str, float]] = []
         if self.weights["dense"] > 0:
             vector = self.embedder.embed_queries([query])[0]
+            self.last_vector = vector
             dense = self.store.dense_ids(vector, self.depth)
         keyword = (self.store.keyword().search(keyword_query or query, self.depth)
                    if self.weights["keyword"] > 0 else [])

@@ -98,12 +98,21 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Rank constant of reciprocal rank fusion.")
     top_k: int = Field(8, ge=1, description="Passages passed to the answer step.")
 
-    min_support: float = Field(
-        0.35,
-        ge=0,
-        le=1,
-        description="Share of the question's key terms the evidence must contain "
-        "before an answer is given; below it the assistant says it cannot find the answer.",
+    answer_model: Path | None = Field(
+        None,
+        description="Fitted evidence and refusal model (JSON from scripts/fit_answer_model.py); "
+        "unset: the one shipped in the package.",
+    )
+    further_reading: bool = Field(
+        False,
+        description="After the answer, cite the best evidence of up to five documents its "
+        "sentences do not come from. Off by default: a planted document that ranks high "
+        "would then be quoted for questions it has nothing to do with.",
+    )
+    refusal_threshold: float | None = Field(
+        None, ge=0, le=1,
+        description="Refusal probability from which the assistant says it cannot find the "
+        "answer; unset: the threshold calibrated with the model.",
     )
 
     llm_provider: LLMProvider = Field(

@@ -1,0 +1,111 @@
+"""What a message is: its language, whether it is small talk, whether it asks for a set.
+
+Language comes from a trained identifier (langid, whose model ships inside the package), told
+to choose between Swedish and English. Proper names are masked first: "Växjö" says nothing
+about the language the question is written in.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Literal
+
+Lang = Literal["sv", "en"]
+
+# Function words only; they decide when a message is too short for the identifier.
+_SV_WORDS = frozenset(
+    "och att det som var ligger är för på med har kan vilka vilken vilket hur vad när vem "
+    "finns ska får "
+    "måste om de den till mellan vår vårt vi oss jag mig du ni tack hej fick gick blev inte "
+    "också även eller men från efter under".split()
+)
+_EN_WORDS = frozenset(
+    "the and which what who how when where is are can does do did of to in with for our we us "
+    "i you thanks thank hello hi not also or but from after under was were get got".split()
+)
+_CAPITALISED = re.compile(r"\b[A-ZÅÄÖÉ][\w'’-]*")
+_WORD = re.compile(r"[^\W\d_]+")
+
+# Thanks, greetings and acknowledgements, in both languages: general conversational words.
+_SMALL_TALK = frozenset(
+    "tack tackar så mycket hej hallå hejsan god morgon dag kväll ok okej okay bra toppen "
+    "perfekt fint kanon jättebra utmärkt hejdå adjö vi ses thanks thank you very much cheers "
+    "hello hi hey good morning great perfect fine nice excellent bye goodbye see".split()
+)
+_THANKS = re.compile(r"\b(tack|tackar|thanks|thank|cheers)\b", re.I)
+_BYE = re.compile(r"\b(hejdå|adjö|bye|goodbye)\b", re.I)
+
+_REPLY: dict[tuple[str, Lang], str] = {
+    ("thanks", "sv"): "Varsågod! Fråga gärna mer om Kommunala partnerskap.",
+    ("thanks", "en"): "You are welcome! Feel free to ask more about Municipal Partnerships.",
+    ("bye", "sv"): "Hej då, och lycka till med partnerskapet!",
+    ("bye", "en"): "Goodbye, and good luck with the partnership!",
+    ("hello", "sv"): "Hej! Fråga mig om Kommunala partnerskap, så svarar jag ur dokumenten.",
+    ("hello", "en"): "Hello! Ask me about Municipal Partnerships and I answer from the documents.",
+}
+
+# A question asks for a set when a plural entity noun follows its question word.
+_SET_NOUNS = (
+    r"(kommuner\w*|regioner\w*|partnerskap\w*|partnerkommuner\w*|partner|partners|länder\w*|"
+    r"samarbeten\w*|mottagare\w*|projekt\w*|städer\w*|organisationer\w*|"
+    r"municipalities|regions|partnerships|partners|countries|cities|towns|projects|"
+    r"organisations|organizations)"
+)
+_ASKS_FOR_SET = re.compile(
+    r"\b(vilka|which|what|lista|list|nämn|ange|name)\s+(\w+\s+){0,2}" + _SET_NOUNS + r"\b"
+    r"|\b(vilken|vilket|which)\s+(svensk\w*\s+)?(kommun|region|partnerkommun|municipality)\b"
+    r"|\b(finns det|are there|is there)\s+(\w+\s+){0,2}" + _SET_NOUNS + r"\b",
+    re.I,
+)
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    from langid.langid import LanguageIdentifier, model
+
+    ident = LanguageIdentifier.from_modelstring(model, norm_probs=True)
+    ident.set_languages(["sv", "en"])
+    return ident
+
+
+def mask_names(text: str) -> str:
+    """The text without capitalised words after its first: names must not vote."""
+    first = re.match(r"\s*\S+", text)
+    head = first.group(0) if first else ""
+    return head + _CAPITALISED.sub(" ", text[len(head):])
+
+
+def detect_language(text: str) -> Lang:
+    masked = mask_names(text)
+    words = [w.lower() for w in _WORD.findall(masked)]
+    sv = sum(w in _SV_WORDS for w in words)
+    en = sum(w in _EN_WORDS for w in words)
+    if len(words) <= 3 and sv != en:
+        return "sv" if sv > en else "en"  # too short for character statistics
+    if not words:
+        return "sv"
+    lang, prob = _identifier().classify(masked.lower())
+    if prob < 0.9 and sv != en:
+        return "sv" if sv > en else "en"
+    return "en" if lang == "en" else "sv"
+
+
+def small_talk(text: str) -> str | None:
+    """"thanks", "bye" or "hello" when the message is only that, else None."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    if not words or len(words) > 6 or not all(w in _SMALL_TALK for w in words):
+        return None
+    if _THANKS.search(text):
+        return "thanks"
+    if _BYE.search(text):
+        return "bye"
+    return "hello"
+
+
+def small_talk_reply(kind: str, lang: Lang) -> str:
+    return _REPLY[(kind, lang)]
+
+
+def asks_for_set(text: str) -> bool:
+    return bool(_ASKS_FOR_SET.search(text))
