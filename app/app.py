@@ -44,14 +44,14 @@ def make_assistant(settings: Settings) -> Assistant:
 
 def build_demo() -> gr.Blocks:
     """The chat page alone, without the /dokument route (its source links will not open)."""
-    from kp_assistant.ui import build_ui
+    from kp_assistant.web.chat import build_ui
 
     return build_ui(make_assistant(app_settings()))
 
 
 def build_app() -> FastAPI:
     """The chat mounted with the /dokument route, ready for any ASGI server."""
-    from kp_assistant.webapp import create_app
+    from kp_assistant.web.app import create_app
 
     settings = app_settings()
     return create_app(make_assistant(settings), settings)
@@ -66,10 +66,10 @@ def __getattr__(name: str) -> Any:
 
 def main() -> int:
     from kp_assistant.errors import KPError
-    from kp_assistant.startup import skip_gradio_stub_rewrite, warm_up
+    from kp_assistant.web.startup import skip_gradio_stub_rewrite, warm_up
 
     skip_gradio_stub_rewrite()
-    from kp_assistant.webapp import launch
+    from kp_assistant.web.app import launch
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 from machine import markdown_table, publish
 
 from kp_assistant.assistant import Assistant
-from kp_assistant.evaluate import load_qa
+from kp_assistant.evaluation.qa import load_qa
 from kp_assistant.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]

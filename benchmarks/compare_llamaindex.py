@@ -7,7 +7,7 @@ For every embedding backend that is installed, the dev QA file is answered by:
   splitter, stored in Chroma, retrieving `similarity_top_k` 2 (the default) and 5 passages.
   The retrieved passages, joined, are its answer and their files its citations; it never refuses.
 
-Both sides go through kp_assistant.evaluate.score_answer, so documents are matched by file
+Both sides go through kp_assistant.evaluation.qa.score_answer, so documents are matched by file
 name and answer elements by the same function. LlamaIndex embeds with kp-assistant's own
 Embedder, wrapped as a LlamaIndex BaseEmbedding. Indexes are kept under --work, one folder per
 backend, and reused while the corpus is unchanged. Prints Markdown tables and appends them,
@@ -43,7 +43,7 @@ from machine import markdown_table, publish
 
 from kp_assistant.assistant import Assistant
 from kp_assistant.embedding import make_embedder
-from kp_assistant.evaluate import load_qa, run_eval, score_answer, summarise
+from kp_assistant.evaluation.qa import load_qa, run_eval, score_answer, summarise
 from kp_assistant.models import Answer, Citation
 from kp_assistant.settings import Settings
 

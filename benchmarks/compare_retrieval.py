@@ -16,7 +16,7 @@ from pathlib import Path
 from machine import markdown_table, publish
 
 from kp_assistant.assistant import Assistant
-from kp_assistant.evaluate import run_eval
+from kp_assistant.evaluation.qa import run_eval
 from kp_assistant.settings import Settings
 
 CONFIGS: list[tuple[str, dict[str, object]]] = [

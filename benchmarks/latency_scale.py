@@ -53,12 +53,12 @@ import numpy as np
 from machine import publish
 
 from kp_assistant.assistant import Assistant
-from kp_assistant.chunking import chunk_id
+from kp_assistant.documents.chunking import chunk_id
 from kp_assistant.embedding import Embedder, make_embedder
+from kp_assistant.index.store import FileRecord, Manifest, Store
 from kp_assistant.models import Chunk
-from kp_assistant.registry_file import RegistryFile
+from kp_assistant.registry.storage import RegistryFile
 from kp_assistant.settings import Settings
-from kp_assistant.store import FileRecord, Manifest, Store
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "eval" / "dev"
@@ -322,8 +322,8 @@ def _rss_mb() -> float:
 
 
 def measure(index: Path, asked: Sequence[str], repeats: int, warmup: int) -> dict[str, Any]:
-    from kp_assistant.question import Question, expand_query
-    from kp_assistant.retrieve import Retriever
+    from kp_assistant.answering.question import Question, expand_query
+    from kp_assistant.retrieval.hybrid import Retriever
 
     load_before = os.getloadavg()
     settings = Settings(index_dir=index)

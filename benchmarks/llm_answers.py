@@ -29,11 +29,11 @@ from typing import Any
 
 from machine import markdown_table, publish
 
+from kp_assistant.answering.llm_answer import is_writable
+from kp_assistant.answering.verify import split_generated
 from kp_assistant.assistant import Assistant
-from kp_assistant.evaluate import load_qa, score_answer
-from kp_assistant.llm_answer import is_writable
+from kp_assistant.evaluation.qa import load_qa, score_answer
 from kp_assistant.settings import load_settings
-from kp_assistant.verify import split_generated
 
 
 @contextlib.contextmanager

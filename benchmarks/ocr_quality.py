@@ -39,7 +39,7 @@ from rapidfuzz.distance import Levenshtein
 sys.path.insert(0, str(REPO / "scripts"))
 from make_scans import scan_folder, scan_images, write_scan
 
-from kp_assistant.ocr import OcrOptions, ocr_pdf_pages
+from kp_assistant.documents.ocr import OcrOptions, ocr_pdf_pages
 
 SHARED = REPO.parent / "shared" / "eval"
 CORPORA = {"dev": SHARED / "dev" / "corpus", "dev2": SHARED / "dev2" / "corpus"}

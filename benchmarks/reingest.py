@@ -95,8 +95,8 @@ def run_cli(kp: Path, index: Path, corpus: Path, label: str, log: Path) -> Step:
 
 def chunk_count(path: Path, source: str) -> int:
     """Chunks of one file by the library's reader and chunker, with the configured sizes."""
-    from kp_assistant.chunking import chunk_document
-    from kp_assistant.readers import read_document
+    from kp_assistant.documents.chunking import chunk_document
+    from kp_assistant.documents.readers import read_document
     from kp_assistant.settings import load_settings
 
     settings = load_settings()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from machine import markdown_table, publish
 
+from kp_assistant.answering.llm_answer import is_writable
+from kp_assistant.answering.verify import Passage, split_generated, verify
 from kp_assistant.assistant import Assistant
-from kp_assistant.evaluate import load_qa
-from kp_assistant.llm_answer import is_writable
+from kp_assistant.evaluation.qa import load_qa
 from kp_assistant.settings import load_settings
-from kp_assistant.verify import Passage, split_generated, verify
 
 
 def check_set(folder: Path) -> tuple[int, list[str]]:

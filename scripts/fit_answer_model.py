@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from kp_assistant.answering.evidence import FEATURES, AnswerModel, Logistic
+from kp_assistant.answering.question import Question
+from kp_assistant.answering.refusal import FEATURES as REFUSAL_FEATURES
 from kp_assistant.assistant import Assistant
-from kp_assistant.evaluate import default_index_dir, load_qa
-from kp_assistant.evidence import FEATURES, AnswerModel, Logistic
-from kp_assistant.places import find_places, municipalities
-from kp_assistant.question import Question
-from kp_assistant.refusal import FEATURES as REFUSAL_FEATURES
+from kp_assistant.evaluation.qa import default_index_dir, load_qa
+from kp_assistant.language.places import find_places, municipalities
 from kp_assistant.settings import load_settings
 
 _MARKER = re.compile(r"\[\d+\]")
@@ -68,7 +68,7 @@ def mentions(text: str, must: list[str]) -> bool:
 
 
 def evidence_rows(assistant: Assistant, items: list[dict[str, Any]]) -> tuple[list[Any], list[int]]:
-    from kp_assistant.citing import passage
+    from kp_assistant.answering.citing import passage
 
     composer = assistant.composer(zero_model(), dense_all=True)
     x, y = [], []

@@ -7,7 +7,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from conftest import hashing, make_corpus
-from kp_assistant.aggregate import (
+from kp_assistant.answering.question import Question
+from kp_assistant.assistant import Assistant
+from kp_assistant.cli import main
+from kp_assistant.models import Chunk
+from kp_assistant.registry.aggregate import (
     answer_both,
     answer_from_registry,
     asks_both,
@@ -15,11 +19,7 @@ from kp_assistant.aggregate import (
     filters_for,
     find_peers,
 )
-from kp_assistant.assistant import Assistant
-from kp_assistant.cli import main
-from kp_assistant.models import Chunk
-from kp_assistant.question import Question
-from kp_assistant.registry import Mention, PartnershipGroup
+from kp_assistant.registry.records import Mention, PartnershipGroup
 
 
 def group(swedish: str, partner: str, country: str, themes: tuple[str, ...],

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from kp_assistant.assistant import Assistant
+from kp_assistant.index.store import Store
 from kp_assistant.settings import Settings
-from kp_assistant.store import Store
 
 REFUSAL_SV = "Jag hittar inget svar på den frågan i dokumenten."
 REFUSAL_EN = "I cannot find the answer to that question in the documents."

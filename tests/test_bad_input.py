@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from kp_assistant.assistant import Assistant
+from kp_assistant.documents.sandbox import Sandbox, read_bounded
 from kp_assistant.errors import UnreadableDocument
 from kp_assistant.models import IngestSummary, Page, ParsedDocument
-from kp_assistant.sandbox import Sandbox, read_bounded
 from kp_assistant.settings import Settings
 from make_bad_corpus import GOOD_QUESTIONS, INDEXED, ODD_NAMES, SECRET_WORD, make_bad_corpus
 
@@ -215,7 +215,7 @@ def test_the_worker_is_reused_and_replaced_after_a_failure(small_file: Path) -> 
 PARENT = """
 import sys, time
 from pathlib import Path
-from kp_assistant.sandbox import Sandbox
+from kp_assistant.documents.sandbox import Sandbox
 from test_bad_input import pid_reader, sleeping_reader
 
 sandbox = Sandbox(timeout_s=60, memory_mb=512)  # ample for the first read on a busy machine
@@ -272,6 +272,6 @@ def assert_no_children() -> None:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == os.getpid() and b"kp_assistant.sandbox" in cmdline:
+        if int(fields[1]) == os.getpid() and b"kp_assistant.documents.sandbox" in cmdline:
             mine.append(stat.parent.name)
     assert mine == []

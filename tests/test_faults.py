@@ -27,9 +27,9 @@ from conftest import CORPUS_FILES, hashing, write_files
 from kp_assistant.assistant import Assistant
 from kp_assistant.cli import main
 from kp_assistant.embedding import HashingEmbedder
+from kp_assistant.index.store import FileRecord, Manifest, Store
 from kp_assistant.models import Answer, Chunk
 from kp_assistant.settings import Settings
-from kp_assistant.store import FileRecord, Manifest, Store
 from test_cli import assert_one_line_error
 
 CLI = Path(sys.executable).with_name("kp-assistant")

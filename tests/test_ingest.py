@@ -16,9 +16,9 @@ import pytest
 from conftest import CORPUS_FILES, hashing, write_files
 from kp_assistant.assistant import Assistant
 from kp_assistant.errors import KPError, ModelMismatch
+from kp_assistant.index.store import Store
 from kp_assistant.models import FileEvent, IngestSummary
 from kp_assistant.settings import Settings
-from kp_assistant.store import Store
 
 ALL = sorted(CORPUS_FILES)
 

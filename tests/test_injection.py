@@ -17,7 +17,7 @@ import pytest
 
 from conftest import DEV_CORPUS, NO_SHARED
 from kp_assistant.assistant import Assistant
-from kp_assistant.keyword import tokenize
+from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Answer
 from kp_assistant.settings import Settings
 

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CORPUS_FILES, free_port, hashing, serve_in_thread, write_files
+from kp_assistant.answering.verify import split_generated
 from kp_assistant.assistant import Assistant
 from kp_assistant.cli import main
 from kp_assistant.settings import Settings
-from kp_assistant.ui import ChatHandler
-from kp_assistant.verify import split_generated
+from kp_assistant.web.chat import ChatHandler
 from llm_server import ScriptedModel
 
 pytest.importorskip("llama_index.llms.openai_like", reason="the `llm` extra is not installed")

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS_FILES, free_port, hashing, running, write_files
+from kp_assistant.answering.llm import make_llm, prompt_messages, stream_text
+from kp_assistant.answering.verify import Passage, split_generated, verify
 from kp_assistant.assistant import Assistant
-from kp_assistant.llm import make_llm, prompt_messages, stream_text
 from kp_assistant.models import Answer
 from kp_assistant.settings import Settings
-from kp_assistant.verify import Passage, split_generated, verify
 
 pytestmark = pytest.mark.integration
 

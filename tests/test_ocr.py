@@ -12,11 +12,11 @@ from pypdf import PdfReader, PdfWriter
 
 from conftest import hashing
 from kp_assistant.assistant import Assistant
+from kp_assistant.documents.ocr import CACHE_DIR, OcrOptions, missing
+from kp_assistant.documents.readers import read_document
+from kp_assistant.documents.sandbox import Sandbox
 from kp_assistant.errors import UnreadableDocument
 from kp_assistant.models import FileEvent
-from kp_assistant.ocr import CACHE_DIR, OcrOptions, missing
-from kp_assistant.readers import read_document
-from kp_assistant.sandbox import Sandbox
 from test_readers import write_text_pdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import DEV_CORPUS as CORPUS
 from conftest import need_shared
-from kp_assistant.places import (
+from kp_assistant.language.places import (
     _NEEDS_SUFFIX,
     Place,
     countries,

@@ -13,8 +13,8 @@ from pypdf import PdfWriter
 from pypdf.generic import ContentStream, DictionaryObject, NameObject
 
 from conftest import DEV_CORPUS, need_shared
+from kp_assistant.documents.readers import SUPPORTED_SUFFIXES, read_document
 from kp_assistant.errors import UnreadableDocument
-from kp_assistant.readers import SUPPORTED_SUFFIXES, read_document
 from make_bad_corpus import zip_bomb
 
 PROGRAMME_PDF = "dev_programbeskrivning_kommunala_partnerskap.pdf"

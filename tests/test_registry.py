@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kp_assistant.chunking import chunk_document
+from kp_assistant.documents.chunking import chunk_document
+from kp_assistant.documents.readers import SUPPORTED_SUFFIXES, read_document
 from kp_assistant.embedding import HashingEmbedder
 from kp_assistant.models import Chunk
-from kp_assistant.readers import SUPPORTED_SUFFIXES, read_document
-from kp_assistant.registry import (
+from kp_assistant.registry.records import (
     Partnership,
     extract,
     filter_groups,
@@ -24,7 +24,7 @@ from kp_assistant.registry import (
     to_json,
     to_rows,
 )
-from kp_assistant.themes import embedding_themes, match_themes, resolve_themes, taxonomy
+from kp_assistant.registry.themes import embedding_themes, match_themes, resolve_themes, taxonomy
 
 EXPECTED = Path(__file__).parent / "data" / "expected_registry_dev.tsv"
 

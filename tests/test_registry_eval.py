@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from kp_assistant.cli import main
 from kp_assistant.errors import KPError
-from kp_assistant.registry_eval import load_gold, normalise, same_name, score_pairs
+from kp_assistant.evaluation.registry import load_gold, normalise, same_name, score_pairs
 
 DOCS = {
     "mora.md": "# Mora och Kitwe\n\nMora kommun har ett partnerskap med Kitwe i Zambia.\n",

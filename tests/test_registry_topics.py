@@ -4,11 +4,11 @@ finds nothing."""
 
 from __future__ import annotations
 
-from kp_assistant.aggregate import answer_from_registry
+from kp_assistant.answering.question import Question
 from kp_assistant.models import Chunk
-from kp_assistant.question import Question
 from kp_assistant.registry import extract, merge
-from kp_assistant.themes import mentions_topic, taxonomy, topic_words
+from kp_assistant.registry.aggregate import answer_from_registry
+from kp_assistant.registry.themes import mentions_topic, taxonomy, topic_words
 
 TEXTS = {
     "eksjo.md": ("Eksjö kommun har sedan 2021 ett partnerskap med Mangochi i Malawi.\n"

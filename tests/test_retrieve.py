@@ -8,9 +8,9 @@ import pytest
 
 from kp_assistant.assistant import Assistant
 from kp_assistant.embedding import HashingEmbedder
-from kp_assistant.retrieve import Retriever, rrf
+from kp_assistant.index.store import Store
+from kp_assistant.retrieval.hybrid import Retriever, rrf
 from kp_assistant.settings import Settings
-from kp_assistant.store import Store
 
 # -- rrf ----------------------------------------------------------------------------------
 

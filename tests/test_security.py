@@ -28,16 +28,16 @@ import pytest
 
 from conftest import VENV_BIN, free_port, hashing, make_corpus, running, serve_in_thread
 from kp_assistant.assistant import Assistant
-from kp_assistant.auth import hash_password
-from kp_assistant.chunking import MAX_TOKEN_CHARS, chunk_document
+from kp_assistant.documents.chunking import MAX_TOKEN_CHARS, chunk_document
+from kp_assistant.documents.files import discover
 from kp_assistant.embedding import HashingEmbedder
-from kp_assistant.ingest import discover
 from kp_assistant.models import Page, ParsedDocument
 from kp_assistant.settings import Settings
-from kp_assistant.staff import StaffService
-from kp_assistant.ui_login import COOKIE
-from kp_assistant.ui_staff import StaffHandler
-from kp_assistant.webapp import create_app
+from kp_assistant.web.app import create_app
+from kp_assistant.web.staff.auth import hash_password
+from kp_assistant.web.staff.login import COOKIE
+from kp_assistant.web.staff.page import StaffHandler
+from kp_assistant.web.staff.service import StaffService
 
 SECRET = "security-test-secret-0123456789"
 PASSWORD = "ett långt lösenord 7"
@@ -52,7 +52,7 @@ def staff_settings(tmp: Path, **extra: object) -> Settings:
 @contextmanager
 def app_on_loopback(settings: Settings) -> Iterator[tuple[int, Any, Assistant]]:
     """The app as `kp-assistant serve` runs it (its uvicorn configuration included)."""
-    from kp_assistant.webapp import server_config
+    from kp_assistant.web.app import server_config
 
     assistant = Assistant.from_settings(settings)
     assistant.ingest()
@@ -465,7 +465,7 @@ class SlowEmbedder(HashingEmbedder):
 
 
 def test_a_file_that_embeds_past_its_bound_fails_and_the_run_goes_on(tmp_path: Path) -> None:
-    from kp_assistant.store import Store
+    from kp_assistant.index.store import Store
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

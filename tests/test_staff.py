@@ -26,7 +26,11 @@ from fastapi import FastAPI
 
 from conftest import hashing, make_corpus, serve_in_thread, write_files
 from kp_assistant.assistant import Assistant
-from kp_assistant.auth import (
+from kp_assistant.cli import main
+from kp_assistant.errors import ConfigError
+from kp_assistant.settings import Settings
+from kp_assistant.web.app import create_app
+from kp_assistant.web.staff.auth import (
     LoginLimiter,
     StaffAuth,
     credential,
@@ -35,14 +39,10 @@ from kp_assistant.auth import (
     parse_users,
     verify_password,
 )
-from kp_assistant.cli import main
-from kp_assistant.errors import ConfigError
-from kp_assistant.sessions import SessionStore
-from kp_assistant.settings import Settings
-from kp_assistant.staff import MAX_NAME_CHARS, StaffError, StaffService, safe_filename
-from kp_assistant.ui_login import COOKIE, COOKIE_MAX_AGE, DISABLED
-from kp_assistant.ui_staff import HEADERS, StaffHandler
-from kp_assistant.webapp import create_app
+from kp_assistant.web.staff.login import COOKIE, COOKIE_MAX_AGE, DISABLED
+from kp_assistant.web.staff.page import HEADERS, StaffHandler
+from kp_assistant.web.staff.service import MAX_NAME_CHARS, StaffError, StaffService, safe_filename
+from kp_assistant.web.staff.sessions import SessionStore
 
 SECRET = "staff-test-secret-0123456789"
 PASSWORD = "rätt lösenord 42"

@@ -11,14 +11,14 @@ import pytest
 from conftest import hashing
 from kp_assistant.assistant import Assistant
 from kp_assistant.settings import PACKAGED_MINILM_DENSE_WEIGHT, Settings
-from kp_assistant.startup import warm_up
+from kp_assistant.web.startup import warm_up
 
 CHILD = """
-from kp_assistant.startup import skip_gradio_stub_rewrite
+from kp_assistant.web.startup import skip_gradio_stub_rewrite
 skip_gradio_stub_rewrite()
 import gradio as gr
 import gradio.component_meta as meta
-assert meta.create_or_modify_pyi.__module__ == "kp_assistant.startup", meta.create_or_modify_pyi
+assert meta.create_or_modify_pyi.__module__ == "kp_assistant.web.startup", meta.create_or_modify_pyi
 with gr.Blocks() as demo:
     box = gr.Textbox()
     out = gr.Markdown()

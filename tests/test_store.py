@@ -12,9 +12,9 @@ import pytest
 from kp_assistant.assistant import Assistant
 from kp_assistant.embedding import HashingEmbedder
 from kp_assistant.errors import CorruptIndex
+from kp_assistant.index.store import FileRecord, Manifest, Store
 from kp_assistant.models import Chunk
 from kp_assistant.settings import Settings
-from kp_assistant.store import FileRecord, Manifest, Store
 
 
 def test_manifest_round_trip(tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ def test_reset_drops_everything(built: Settings) -> None:
 def test_large_reads_go_a_page_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite caps the variables of one statement, so a read of every chunk is split up; the
     pages together give what one read gives, in the same order."""
-    from kp_assistant import chunk_reads as store_module
+    from kp_assistant.index import chunk_reads as store_module
 
     monkeypatch.setattr(store_module, "PAGE", 3)
     store = Store(tmp_path / "index")

@@ -23,7 +23,8 @@ from kp_assistant.assistant import Assistant
 from kp_assistant.errors import KPError
 from kp_assistant.models import Answer, Citation
 from kp_assistant.settings import Settings
-from kp_assistant.ui import (
+from kp_assistant.web.app import create_app
+from kp_assistant.web.chat import (
     EMPTY_INDEX_REPLY,
     EXAMPLES,
     NO_SOURCES,
@@ -34,7 +35,6 @@ from kp_assistant.ui import (
     stream_pieces,
     user_questions,
 )
-from kp_assistant.webapp import create_app
 
 # a real PDF from the bundled corpus, so that these tests need nothing beside the checkout
 BUNDLED_CORPUS = Path(__file__).resolve().parents[1] / "corpus"

@@ -15,11 +15,11 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from kp_assistant.aggregate import Peer
 from kp_assistant.assistant import Assistant
+from kp_assistant.registry.aggregate import Peer
 from kp_assistant.settings import Settings
-from kp_assistant.ui import build_ui
-from kp_assistant.ui_partnerships import (
+from kp_assistant.web.chat import build_ui
+from kp_assistant.web.partnerships import (
     ALL,
     ASK_CHALLENGE,
     COLUMNS,

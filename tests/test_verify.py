@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kp_assistant.answering.verify import Passage, is_instruction, names, negated, numbers, verify
 from kp_assistant.models import Chunk
-from kp_assistant.verify import Passage, is_instruction, names, negated, numbers, verify
 
 RULES = Chunk(
     "r-0", "regler.pdf", 3, "Regler för ansökan", "Vem kan söka",

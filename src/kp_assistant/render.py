@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .models import Answer, Citation
+from kp_assistant.models import Answer, Citation
 
 _LABELS = {
     "sv": {"sources": "Källor", "related": "Möjligen relaterat", "page": "s."},
@@ -11,7 +11,7 @@ _LABELS = {
 
 
 def _labels(answer: Answer) -> dict[str, str]:
-    from .question import detect_language
+    from kp_assistant.answering.question import detect_language
 
     return _LABELS[detect_language(answer.question)]
 

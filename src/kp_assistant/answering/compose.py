@@ -1,0 +1,245 @@
+"""Compose a grounded answer from retrieved passages, without a language model.
+
+The answer is made of sentences from the passages themselves, each followed by a [n] marker
+for its citation. Sentences are ranked by the evidence model (`evidence.py`); whether to answer
+at all is the refusal model's decision (`refusal.py`). A refusal returns the closest passages
+as possibly related.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kp_assistant.answering.citing import cite, display, hit_citation, passage, similar
+from kp_assistant.answering.evidence import (
+    AnswerModel,
+    Candidate,
+    SentenceVectors,
+    candidates,
+    featurise,
+    load_model,
+)
+from kp_assistant.answering.listing import list_answer, topic_terms
+from kp_assistant.answering.question import FRAME_WORDS, REFUSAL, Question
+from kp_assistant.answering.refusal import no_typed_fact, refusal_features
+from kp_assistant.answering.rules import asked_countries, country_rule_answer
+from kp_assistant.answering.types import type_fit
+from kp_assistant.index.keyword import tokenize
+from kp_assistant.models import Answer, Citation, Hit
+
+DENSE_CANDIDATES = 16  # sentences compared with the question by the embedder
+TOP_CITED = 5
+FURTHER_SHARE = 0.5  # the answer's sources reach at least as far down as retrieval's first five
+
+
+class Composer:
+    """Turns hits into an Answer. Document frequencies weigh question terms: rarer count more."""
+
+    def __init__(
+        self,
+        df: Mapping[str, int],
+        n_docs: int,
+        *,
+        model: AnswerModel | None = None,
+        vectors: SentenceVectors | None = None,
+        max_sentences: int = 3,
+        refusal_threshold: float | None = None,
+        dense_all: bool = False,
+        further_reading: bool = False,
+    ) -> None:
+        self.df = df
+        self.n_docs = n_docs
+        self.model = model or load_model()
+        self.vectors = vectors
+        self.max_sentences = max_sentences
+        self.further_reading = further_reading
+        self.dense_all = dense_all  # every candidate compared by the embedder (for fitting)
+        self.threshold = (self.model.refusal.threshold if refusal_threshold is None
+                          else refusal_threshold)
+
+    def idf(self, term: str) -> float:
+        return math.log(1 + (self.n_docs + 1) / (self.df.get(term, 0) + 0.5))
+
+    def rank(
+        self, q: Question, hits: Sequence[Hit], qvec: NDArray[np.float32] | None = None
+    ) -> tuple[dict[str, float], list[Candidate], list[float]]:
+        """Question-term weights, candidates scored best first, and the refusal features."""
+        weights, known = self._weights(q, hits)
+        cands = candidates(q, hits, weights)
+        featurise(q, cands, weights, None, {})
+        self._score(cands)  # without sentence similarity first: it costs an embedding each
+        cands.sort(key=lambda c: -c.score)
+        # similarities of another model than the one fitted with are on another scale
+        semantic = (self.vectors is not None and self.vectors.embedder.semantic
+                    and self.model.meta.get("embedder", self.vectors.embedder.name)
+                    == self.vectors.embedder.name)
+        if self.vectors is not None and semantic and qvec is not None and cands:
+            head = cands if self.dense_all else cands[:DENSE_CANDIDATES]
+            featurise(q, head, weights, qvec, self.vectors.get([c.sentence for c in head]))
+            self._score(head, neutral=False)
+            cands.sort(key=lambda c: -c.score)
+        idf = {t: self.idf(t) for t in q.terms}
+        feats = refusal_features(q, cands, hits, idf, known)
+        if not semantic:
+            feats[3] = float(self.model.refusal.mean[3])
+        return weights, cands, feats
+
+    def _score(self, cands: Sequence[Candidate], *, neutral: bool = True) -> None:
+        ev = self.model.evidence
+        if neutral:  # no sentence vectors: the similarities take their average value
+            for c in cands:
+                c.features[0], c.features[1] = float(ev.mean[0]), float(ev.mean[1])
+        for c, p in zip(cands, ev.prob([c.features for c in cands]), strict=True):
+            c.score = float(p)
+
+    def refusal_probability(self, feats: Sequence[float]) -> float:
+        return float(self.model.refusal.prob([feats])[0])
+
+    def compose(
+        self, question: str | Question, hits: Sequence[Hit],
+        qvec: NDArray[np.float32] | None = None,
+    ) -> Answer:
+        q = question if isinstance(question, Question) else Question.parse(question)
+        weights, scored, feats = self.rank(q, hits, qvec)
+        if not scored:
+            return self._refuse(q, hits)
+        if q.wants_list:
+            topic = topic_terms(q, weights)
+            unknown = [t for t in q.terms if t not in weights and t not in FRAME_WORDS]
+            # a list about a topic no document mentions is empty, not "everything"
+            listed = None if unknown and not topic else list_answer(q, scored, weights)
+            if listed is not None:
+                return listed
+            if q.asks_for_places:
+                return self._refuse(q, hits)  # a list of municipalities that names none
+        if asked_countries(q):
+            evidence = " ".join(h.chunk.text.lower() for h in hits[:3])
+            if not all(c.lower() in evidence for c in asked_countries(q)):
+                ruled = country_rule_answer(q, scored)
+                if ruled is not None:
+                    return ruled
+        if self.refusal_probability(feats) >= self.threshold:
+            return self._refuse(q, hits)
+        if no_typed_fact(q, scored, {t: self.idf(t) for t in q.terms}):
+            return self._refuse(q, hits)
+        chosen = _dated(q, self._select(q, scored, weights))
+        if not chosen:
+            return self._refuse(q, hits)
+        return self._sentence_answer(q, chosen, scored, hits)
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def _weights(self, q: Question, hits: Sequence[Hit]) -> tuple[dict[str, float], set[str]]:
+        """Weights of the question terms the corpus knows or the passages contain.
+
+        A word the corpus has never seen cannot be matched; it would only lower every
+        coverage score alike. Its absence is a feature of the refusal decision instead.
+        """
+        evidence = tokenize(" ".join(f"{h.chunk.title} {h.chunk.text}" for h in hits))
+        present = q.matched(evidence)
+        known = {t for t in q.terms if self.df.get(t, 0) > 0 or t in present}
+        weights = {t: self.idf(t) * (0.3 if t in FRAME_WORDS else 1.0) for t in known}
+        return weights, known
+
+    # -- composing ------------------------------------------------------------------------
+
+    def _select(
+        self, q: Question, scored: Sequence[Candidate], weights: Mapping[str, float]
+    ) -> list[Candidate]:
+        """Greedy cover: each further sentence must add question terms or the wanted fact."""
+        chosen: list[Candidate] = []
+        covered: set[str] = set()
+        best = scored[0].score if scored else 0.0
+        multi_year = len(set(q.years)) > 1
+        limit = max(self.max_sentences, len(set(q.years)))
+        for x in scored:
+            if len(chosen) >= limit or x.score < 0.3 * best:
+                break
+            years = {y for y in q.years if y in _chunk_text(x)}
+            dated = {y for c in chosen for y in q.years if y in _chunk_text(c)}
+            new_year = (multi_year and not years <= dated
+                        and (q.wants == "any" or type_fit(q, x.sentence) > 0))
+            # a weaker sentence still counts when it is the only one about an asked year
+            if x.score < 0.5 * best and not new_year:
+                continue
+            twin = next((c for c in chosen if similar(x.sentence, c.sentence)), None)
+            if twin is not None:
+                sources = {twin.hit.chunk.source, *(a.hit.chunk.source for a in twin.also)}
+                if x.hit.chunk.source not in sources and len(twin.also) < 2:
+                    twin.also.append(x)  # cite every document that states it
+                continue
+            gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
+            if chosen and gain <= 0 and type_fit(q, x.sentence) == 0:
+                continue
+            # several years asked for: a further sentence must bring one not yet covered
+            if multi_year and chosen and dated < set(q.years) and not new_year:
+                continue
+            chosen.append(x)
+            covered |= x.matched
+        return chosen
+
+    def _sentence_answer(
+        self, q: Question, chosen: Sequence[Candidate], scored: Sequence[Candidate],
+        hits: Sequence[Hit],
+    ) -> Answer:
+        # a short sentence's passage takes in the next line; that line must not come twice
+        kept: list[Candidate] = []
+        for x in chosen:
+            if not any(x.hit.chunk.id == k.hit.chunk.id and x.sentence in passage(k)
+                       for k in kept):
+                kept.append(x)
+        cited = [y for x in kept for y in (x, *x.also)]
+        passages = [passage(y) for y in cited]
+        citations, markers = cite(cited, passages)
+        shown = dict(zip(map(id, cited), passages, strict=True))
+        text = " ".join(
+            f"{display(x, shown[id(x)])} " + "".join(f"[{markers[id(y)]}]" for y in (x, *x.also))
+            for x in kept
+        )
+        further = _further(citations, scored) if self.further_reading else []
+        if further:
+            # one line each, quoted like the rest: every piece of an answer is a cited quote
+            text += "\n" + "\n".join(f"{c.quote} [{c.n}]" for c in further)
+        return Answer(question=q.text, text=text, grounded=True, citations=citations + further)
+
+    def _refuse(self, q: Question, hits: Sequence[Hit]) -> Answer:
+        related = [hit_citation(i, h) for i, h in enumerate(hits[:3], start=1)]
+        return Answer(question=q.text, text=REFUSAL[q.lang], grounded=False, related=related)
+
+
+def _further(citations: Sequence[Citation], scored: Sequence[Candidate]) -> list[Citation]:
+    """The best evidence from documents the answer's sentences do not come from, as further
+    reading, so that an answer does not cite fewer of the right documents than retrieval found.
+
+    Chosen by evidence score, not by retrieval rank, so that an unrelated document that happens
+    to rank high (or a planted one) does not decide what is shown.
+    """
+    sources = {c.source for c in citations}
+    top = scored[0].score if scored else 0.0
+    out: list[Citation] = []
+    for best in scored:
+        if len(citations) + len(out) >= TOP_CITED or best.score < FURTHER_SHARE * top:
+            break
+        h = best.hit
+        if h.chunk.source in sources:
+            continue
+        sources.add(h.chunk.source)
+        out.append(Citation(n=len(citations) + len(out) + 1, source=h.chunk.source,
+                            page=h.chunk.page, chunk_id=h.chunk.id, quote=best.sentence,
+                            score=h.score, title=h.chunk.title))
+    return out
+
+
+def _chunk_text(x: Candidate) -> str:
+    return f"{x.hit.chunk.title} {x.hit.chunk.heading} {x.hit.chunk.text}"
+
+
+def _dated(q: Question, chosen: Sequence[Candidate]) -> list[Candidate]:
+    """When the question names years, only passages from chunks that mention one count."""
+    if not q.years:
+        return list(chosen)
+    return [x for x in chosen if any(y in _chunk_text(x) for y in q.years)]

@@ -1,0 +1,93 @@
+"""List answers over retrieval: one line per Swedish municipality or region found on the topic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from kp_assistant.answering.citing import cite, display, passage, shorten
+from kp_assistant.answering.evidence import GENERIC_NAMES, Candidate
+from kp_assistant.answering.question import FRAME_WORDS, Lang, Question
+from kp_assistant.index.keyword import tokenize
+from kp_assistant.language.places import find_places
+from kp_assistant.models import Answer
+
+_MONTHS = frozenset(
+    tokenize(
+        "januari februari mars april maj juni juli augusti september oktober november december "
+        "january february march june july august october"
+    )
+)
+_LIST_HEAD: dict[Lang, str] = {
+    "sv": "Jag hittade {n} i {d}:",
+    "en": "I found {n} in {d}:",
+}
+
+
+def topic_terms(q: Question, weights: Mapping[str, float]) -> dict[str, float]:
+    """What a list is about: the theme, country or partner, not its dates or frame words."""
+    return {
+        t: w
+        for t, w in weights.items()
+        if t not in FRAME_WORDS and t not in q.years and t not in _MONTHS
+    }
+
+
+def list_answer(
+    q: Question, scored: Sequence[Candidate], weights: Mapping[str, float]
+) -> Answer | None:
+    topic = topic_terms(q, weights)
+    names = [_stem(e) for e in q.entities if e not in GENERIC_NAMES]
+    needed = 0.35 * sum(topic.values())
+    lines: dict[str, list[Candidate]] = {}
+    for x in scored:
+        if names:
+            if not any(n in x.matched for n in names):
+                continue
+        elif topic and sum(topic.get(t, 0.0) for t in x.matched) < needed:
+            continue
+        for m in find_places(x.sentence, {"kommun", "region"}):
+            if _in_parentheses(x.sentence, m.start):
+                continue  # "Ale kommun (Västra Götaland)": the county only locates it
+            group = lines.setdefault(m.place.official, [])
+            if len(group) < 2 and all(g.hit.chunk.source != x.hit.chunk.source for g in group):
+                group.append(x)
+    if not lines:
+        return None
+    ordered = sorted(lines.items(), key=lambda kv: -max(g.score for g in kv[1]))
+    picked = [g for _, group in ordered for g in group]
+    passages = [passage(g) for g in picked]
+    citations, markers = cite(picked, passages)
+    shown = dict(zip(map(id, picked), passages, strict=True))
+    body = [
+        f"- {name}: {shorten(display(group[0], shown[id(group[0])]))} "
+        + "".join(f"[{markers[id(g)]}]" for g in group)
+        for name, group in ordered
+    ]
+    docs = len({c.source for c in citations})
+    head = _LIST_HEAD[q.lang].format(
+        n=_count_noun(len(ordered), q.lang), d=_doc_noun(docs, q.lang)
+    )
+    return Answer(
+        question=q.text, text=head + "\n" + "\n".join(body), grounded=True, citations=citations
+    )
+
+
+def _stem(word: str) -> str:
+    toks = tokenize(word)
+    return toks[0] if toks else word
+
+
+def _in_parentheses(text: str, pos: int) -> bool:
+    return text.rfind("(", 0, pos) > text.rfind(")", 0, pos)
+
+
+def _count_noun(n: int, lang: Lang) -> str:
+    if lang == "en":
+        return f"{n} municipalit{'y' if n == 1 else 'ies'} or region{'' if n == 1 else 's'}"
+    return f"{n} {'kommun eller region' if n == 1 else 'kommuner eller regioner'}"
+
+
+def _doc_noun(n: int, lang: Lang) -> str:
+    if lang == "en":
+        return f"{n} document{'' if n == 1 else 's'}"
+    return f"{n} dokument"

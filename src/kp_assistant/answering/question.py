@@ -1,0 +1,261 @@
+"""Read a question: its language, what kind of answer it wants, its terms and names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from kp_assistant.answering.intent import Lang, asks_for_set, detect_language
+from kp_assistant.index.keyword import tokenize
+
+__all__ = ["Lang", "Question", "detect_language", "expand_query", "term_matches"]
+
+Wants = Literal["amount", "count", "person", "date", "place", "any"]
+
+_SV_HINTS = frozenset(
+    [
+        "och",
+        "att",
+        "det",
+        "som",
+        "är",
+        "för",
+        "på",
+        "med",
+        "har",
+        "kan",
+        "vilka",
+        "vilken",
+        "vilket",
+        "hur",
+        "vad",
+        "när",
+        "var",
+        "vem",
+        "finns",
+        "ska",
+        "får",
+        "måste",
+        "kommun",
+        "kommuner",
+        "i",
+        "om",
+        "de",
+        "den",
+        "till",
+        "mellan",
+        "vår",
+        "vårt",
+        "vi",
+    ]
+)
+_EN_HINTS = frozenset(
+    [
+        "the",
+        "and",
+        "which",
+        "what",
+        "who",
+        "how",
+        "when",
+        "where",
+        "is",
+        "are",
+        "can",
+        "does",
+        "do",
+        "of",
+        "to",
+        "in",
+        "with",
+        "for",
+        "municipality",
+        "municipalities",
+        "partner",
+        "our",
+        "we",
+    ]
+)
+_ASKS_FOR_PLACES = re.compile(
+    r"\b(kommuner|regioner|mottagare|municipalities|regions|vilka svenska|which swedish)\b", re.I
+)
+_AMOUNT_Q = re.compile(r"\b(hur mycket|how much|belopp|summa|kostar|budget)\w*", re.I)
+_COUNT_Q = re.compile(r"\b(hur många|how many|antal)\b", re.I)
+# "Vem kan söka?" asks who is eligible, not for a person's name
+_WHO_Q = re.compile(
+    r"^\s*(vem|vilka personer|who)\b(?!\s+(kan|får|may|can|is eligible|are eligible))"
+    r"|\b(vilken|vilka|which)\s+(\w+\s+)?(person\w*|\w*(lärare|ledare|rektor|ordförande|"
+    r"samordnare|handläggare|chef|coordinator|manager|director|mayor|teacher)s?)\b"
+    r"|\bkontaktperson\w*",
+    re.I,
+)
+# "sista dag" and its compounds: the last day of something is a date
+_WHEN_Q = re.compile(
+    r"\b(när|vilket datum|datum|sista \w*dag(en)?|when|what date|deadline|tidpunkt)\b", re.I
+)
+# "Var ligger …", "I vilket land …": the answer is a place
+_WHERE_Q = re.compile(
+    r"^\s*(var|where)\b(?!\s+(det|det inte|there))|\b(vilket land|vilken stad|which country|"
+    r"which city|what country)\b",
+    re.I,
+)
+_YES_NO = re.compile(
+    r"^\s*(kan|får|ska|måste|behöver|är|finns|gäller|can|may|must|should|is|are|does|do)\b",
+    re.I,
+)
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
+_SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
+
+# Words that say what kind of thing is asked for; they do not tell the topic apart.
+FRAME_WORDS = frozenset(
+    tokenize(
+        "vilka vilken vilket kommun kommuner kommunen regioner region regionen svenska svensk "
+        "partnerskap partnerskapet partner partnern arbetar arbeta jobbar underlaget dokumenten "
+        "mottagare samarbeten samarbete "
+        "enligt finns which municipality municipalities swedish region regions partnership "
+        "partnerships work works working documents according"
+    )
+)
+
+# Words that only shape a question ("hur stor", "how long"); they are never evidence.
+_QUESTION_WORDS = frozenset(
+    tokenize(
+        "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
+        "måste ska skulle stor stort stora länge enligt underlaget dokumenten dokumentet stämmer "
+        "fortfarande gäller idag dag vår vårt våra vi oss olika förekommer förekomma nämns "
+    "omnämns "
+        "which what how long many much who whom whose when where why does did do can could should "
+        "according documents document there any our we us"
+    )
+)
+
+
+REFUSAL: dict[Lang, str] = {
+    "sv": "Jag hittar inget svar på den frågan i dokumenten.",
+    "en": "I cannot find the answer to that question in the documents.",
+}
+
+
+@lru_cache(maxsize=1)
+def glossary_entries() -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """Stemmed Swedish or English term -> its translations, as (phrase, stems) pairs."""
+    text = resources.files("kp_assistant.data").joinpath("glossary.tsv").read_text("utf-8")
+    out: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for line in text.splitlines()[1:]:
+        sv, _, en = line.partition("\t")
+        sides = [
+            [(p.strip(), tuple(tokenize(p))) for p in side.split(";") if tokenize(p)]
+            for side in (sv, en)
+        ]
+        for this, other in (sides, sides[::-1]):
+            for _, stems in this:
+                if len(stems) == 1:
+                    out.setdefault(stems[0], []).extend(other)
+    return out
+
+
+@dataclass
+class Question:
+    text: str
+    lang: Lang
+    terms: list[str]  # stemmed content words
+    alternatives: dict[str, list[tuple[str, tuple[str, ...]]]]  # term -> (phrase, stems)
+    entities: list[str]  # proper names as written, lower-cased
+    years: list[str]
+    wants_list: bool
+    asks_for_places: bool  # "vilka kommuner …": the answer is a list of municipalities
+    wants: Wants
+    yes_no: bool = False  # "Kan en region söka?": answered by a rule
+
+    @classmethod
+    def parse(cls, text: str) -> Question:
+        terms = list(
+            dict.fromkeys(t for t in tokenize(text) if t not in _QUESTION_WORDS and len(t) > 1)
+        )
+        glossary = glossary_entries()
+        wants_list = asks_for_set(text)
+        return cls(
+            text=text,
+            lang=detect_language(text),
+            terms=terms,
+            alternatives={t: glossary.get(t, []) for t in terms},
+            entities=_entities(text),
+            years=_YEAR.findall(text),
+            wants_list=wants_list,
+            asks_for_places=wants_list and bool(_ASKS_FOR_PLACES.search(text)),
+            wants=_wants(text),
+            yes_no=bool(_YES_NO.match(text)),
+        )
+
+    def matched(self, tokens: Iterable[str], terms: Iterable[str] | None = None) -> set[str]:
+        """The question terms (or a subset) that `tokens` contain, directly or translated."""
+        toks = set(tokens)
+        out = set()
+        for term in self.terms if terms is None else terms:
+            if _present(term, toks) or any(
+                all(_present(p, toks) for p in stems)
+                for _, stems in self.alternatives.get(term, [])
+            ):
+                out.add(term)
+        return out
+
+
+def term_matches(term: str, token: str) -> bool:
+    """A stemmed term matches a stemmed token, also inside Swedish compounds.
+
+    "avfall" matches "avfallshanter", "vatten" matches "dricksvatten"; stems shorter than five
+    letters must match exactly so that "unga" does not match "ungefär".
+    """
+    if term == token:
+        return True
+    short, long_ = (term, token) if len(term) <= len(token) else (token, term)
+    if len(short) < 5:
+        return False
+    return long_.startswith(short) or long_.endswith(short)
+
+
+def _present(term: str, tokens: set[str]) -> bool:
+    return term in tokens or any(term_matches(term, t) for t in tokens)
+
+
+def _entities(text: str) -> list[str]:
+    """Capitalised words that are not capitalised only because they start a sentence."""
+    out = []
+    for m in _ENTITY.finditer(text):
+        if _SENTENCE_START.search(text[: m.start()]):
+            continue
+        word = re.sub(r"(:s|:n|'s|’s)$", "", m.group(0))
+        if tokenize(word) and word.lower() not in _SV_HINTS | _EN_HINTS:
+            out.append(word.lower())
+    return list(dict.fromkeys(out))
+
+
+def _wants(text: str) -> Wants:
+    if _AMOUNT_Q.search(text):
+        return "amount"
+    if _COUNT_Q.search(text):
+        return "count"
+    if _WHO_Q.search(text):
+        return "person"
+    if _WHEN_Q.search(text):
+        return "date"
+    if _WHERE_Q.search(text):
+        return "place"
+    return "any"
+
+
+def expand_query(q: Question) -> str:
+    """The question plus translations of its terms, for keyword search across languages."""
+    extra: Sequence[str] = [phrase for alts in q.alternatives.values() for phrase, _ in alts]
+    if q.yes_no:
+        from kp_assistant.language.places import find_places
+
+        # a yes/no question about a country is answered by the list of allowed countries
+        if find_places(q.text, {"country"}):
+            extra = [*extra, "länder", "countries"]
+    return q.text if not extra else f"{q.text} {' '.join(extra)}"

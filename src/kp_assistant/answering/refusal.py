@@ -1,0 +1,107 @@
+"""Whether the passages answer the question at all: a calibrated decision, not a rule list.
+
+The features describe the best evidence found: how likely its best sentences are to answer
+(the evidence model's output), whether the question's own names, years and terms occur there or
+anywhere in the corpus, and whether the kind of fact asked for appears. A logistic regression,
+fitted on the unanswerable questions of the development sets and on unanswerable variants made
+from answerable ones (`scripts/fit_answer_model.py`), turns them into a probability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from kp_assistant.answering.evidence import GENERIC_NAMES, Candidate, entity_in
+from kp_assistant.answering.question import FRAME_WORDS, Question
+from kp_assistant.index.keyword import tokenize
+from kp_assistant.models import Hit
+
+FEATURES = (
+    "best", "top3", "best_coverage", "best_dense", "names_unknown", "names_missing_best",
+    "years_missing", "type_missing", "unknown_terms", "attribute_missing", "yes_no",
+)
+# positions of the evidence features read here (see evidence.FEATURES)
+_DENSE, _NAMES_CHUNK, _TYPE_FIT = 0, 6, 8
+
+
+def refusal_features(
+    q: Question,
+    ranked: Sequence[Candidate],
+    hits: Sequence[Hit],
+    idf: Mapping[str, float],
+    known: set[str],
+) -> list[float]:
+    """`ranked` are the candidates best first; `known` the question terms the corpus or the
+    passages hold (directly or translated); `idf` weighs every question term."""
+    evidence = " ".join(f"{h.chunk.title} {h.chunk.text}".lower() for h in hits)
+    names = [e for e in q.entities if e not in GENERIC_NAMES]
+    top = ranked[:3]
+    unknown_names = [
+        n for n in names if not entity_in(n, evidence) and _stem(n) not in known
+    ]
+    total = sum(idf.get(t, 0.0) for t in q.terms) or 1.0
+    return [
+        top[0].score if top else 0.0,
+        sum(c.score for c in top) / 3,
+        max((c.coverage for c in top), default=0.0),
+        max((c.features[_DENSE] for c in top), default=0.0),
+        len(unknown_names) / len(names) if names else 0.0,
+        min((c.features[_NAMES_CHUNK] for c in top), default=1.0),
+        sum(y not in evidence for y in q.years) / len(q.years) if q.years else 0.0,
+        float(q.wants != "any" and not any(c.features[_TYPE_FIT] for c in ranked[:5])),
+        sum(idf.get(t, 0.0) for t in q.terms if t not in known) / total,
+        _attribute_missing(q, top, names, idf),
+        float(q.yes_no),
+    ]
+
+
+def no_typed_fact(q: Question, ranked: Sequence[Candidate], idf: Mapping[str, float]) -> bool:
+    """A question for an amount, a count or a person whose best evidence has none next to the
+    question's names and the thing asked about (the word "budget" when a budget is asked for)."""
+    if q.wants not in ("amount", "count", "person") or q.wants_list:
+        return False
+    names = [e for e in q.entities if e not in GENERIC_NAMES]
+    return not any(
+        c.features[_TYPE_FIT] > 0
+        and c.features[_NAMES_CHUNK] == 0
+        and _attribute_missing(q, [c], names, idf) < 1.0
+        for c in ranked[:10]
+    )
+
+
+def _attribute_missing(
+    q: Question, top: Sequence[Candidate], names: Sequence[str], idf: Mapping[str, float]
+) -> float:
+    """Share (by idf) of what the question asks about, beyond its names, that even the best
+    evidence lacks: "ordförande" in "Vem är kommunstyrelsens ordförande i Kalix?"."""
+    stems = {_stem(n) for n in names}
+    asked = [t for t in q.terms if t not in stems and t not in FRAME_WORDS and t not in q.years]
+    total = sum(idf.get(t, 0.0) for t in asked)
+    if not top or total == 0:
+        return 0.0
+    shares = []
+    for c in top:
+        lines = c.hit.chunk.text.split("\n")
+        near = " ".join(lines[max(0, c.index - 1) : c.index + 2])
+        toks = set(tokenize(f"{c.hit.chunk.heading} {near}"))
+        found = {t for t in asked if any(_holds(tok, t) for tok in toks)}
+        found |= q.matched(toks, [t for t in asked if q.alternatives.get(t)]) & {
+            t for t in asked if any(all(p in toks for p in stems)
+                                    for _, stems in q.alternatives.get(t, []))}
+        shares.append(sum(idf.get(t, 0.0) for t in asked if t not in found) / total)
+    return min(shares)
+
+
+def _holds(token: str, term: str) -> bool:
+    """The token is the term or a compound ending or starting with it ("dricksvatten" holds
+    "vatten"); a shorter token is only a part of the asked compound ("kommun" is not
+    "kommunstyrelse") and does not count."""
+    if token == term:
+        return True
+    return len(term) >= 5 and len(token) > len(term) and (
+        token.startswith(term) or token.endswith(term))
+
+
+def _stem(word: str) -> str:
+    toks = tokenize(word)
+    return toks[0] if toks else word

@@ -1,0 +1,77 @@
+"""Kinds of facts a sentence holds: amounts, numbers, dates, people, places, rules."""
+
+from __future__ import annotations
+
+import re
+
+from kp_assistant.answering.question import Question
+from kp_assistant.language.places import find_places
+
+AMOUNT = re.compile(
+    r"\d[\d\s.,]*\s*(kr\b|kronor|miljon\w*|mkr|msek|sek\b|million\w*|tkr|euro\w*|eur\b)"
+    r"|\b(SEK|kr|EUR|€)\s*\d",
+    re.I,
+)
+NUMBER = re.compile(
+    r"\b\d+([\s.,]\d+)*\b|\b(en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|"
+    r"elva|tolv|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b",
+    re.I,
+)
+DATE = re.compile(
+    r"\b(\d{1,2}\s+(jan\w*|feb\w*|mars|march|apr\w*|maj|may|juni?|june|juli?|july|"
+    r"aug\w*|sep\w*|okt\w*|oct\w*|nov\w*|dec\w*))|\b(19|20)\d{2}\b"
+    r"|\b(januari|februari|mars|april|maj|juni|juli|augusti|september|oktober|november|"
+    r"december|january|february|march|june|july|august|october)\b|\b\d{4}-\d{2}-\d{2}\b",
+    re.I,
+)
+_PERSON = re.compile(r"\b([A-ZÅÄÖ][a-zåäöé]+) ([A-ZÅÄÖ][a-zåäöé]+)\b")
+# A name is taken for a person's only next to a role or a verb of saying.
+_PERSON_CONTEXT = re.compile(
+    r"\b(säger|sade|sa|berättar|berättade|enligt|menar|betonade|skriver|says|said|stressed|"
+    r"\w*(ledar|person|samordnar|handläggar|lärar|rektor|ordförande|sekreterar|direktör|chef|"
+    r"borgmästar|coordinator|manager|director|mayor|teacher|contact)\w*)\b",
+    re.I,
+)
+_NOT_PERSON = frozenset(
+    "region kommun stad county district council municipality city icld sida sveriges agenda "
+    "internationellt centrum lokal demokrati kommunala partnerskap bay".split()
+)
+# Modal verbs and rule nouns: the wording of a rule, in both languages.
+_RULE = re.compile(
+    r"\b(får|kan|ska|skall|måste|behöver|krav\w*|villkor\w*|tillåt\w*|berättigad\w*|"
+    r"may|must|can|shall|should|required?|requirements?|eligible|allowed|conditions?)\b",
+    re.I,
+)
+
+
+def type_fit(q: Question, sentence: str) -> float:
+    """1.0 when the sentence holds the kind of fact the question asks for."""
+    match q.wants:
+        case "amount":
+            return 1.0 if AMOUNT.search(sentence) else 0.0
+        case "count":
+            return 1.0 if NUMBER.search(sentence) else 0.0
+        case "person":
+            return 1.0 if has_person(sentence) else 0.0
+        case "date":
+            return 1.0 if DATE.search(sentence) else 0.0
+        case "place":
+            return 1.0 if find_places(sentence) else 0.0
+    return 0.0
+
+
+def has_rule(sentence: str) -> bool:
+    return bool(_RULE.search(sentence))
+
+
+def has_person(sentence: str) -> bool:
+    if "|" in sentence or not _PERSON_CONTEXT.search(sentence):
+        return False
+    places = {w for m in find_places(sentence) for w in m.surface.split()}
+    return any(
+        m.group(1).lower() not in _NOT_PERSON
+        and m.group(2).lower() not in _NOT_PERSON
+        and m.group(1) not in places
+        and m.group(2) not in places
+        for m in _PERSON.finditer(sentence)
+    )

@@ -1,0 +1,302 @@
+"""Complete answers to "which / how many partnerships …" questions, from the registry.
+
+Retrieval sees only the best few passages, so a list built from them silently misses the
+rest. The registry holds every partnership found at ingest; a question that names a theme,
+a country, a partner or a Swedish party is answered by filtering it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kp_assistant.answering.question import REFUSAL, Lang, Question
+from kp_assistant.embedding import Embedder
+from kp_assistant.language.places import find_places
+from kp_assistant.models import Answer, Citation
+from kp_assistant.registry.aggregate_both import answer_both, asks_both, both_sources
+from kp_assistant.registry.records import Mention, PartnershipGroup, filter_groups, partner_key
+from kp_assistant.registry.themes import (
+    embedding_themes,
+    match_themes,
+    mentions_topic,
+    resolve_themes,
+    topic_words,
+)
+
+_COUNT_NOUNS = re.compile(
+    r"\b(partnerskap|kommuner|regioner|samarbeten|partnerships|"
+    r"municipalities|regions)\b",
+    re.I,
+)
+_ONLY_REGIONS = re.compile(r"\bregion(er|erna)?\b|\bregions\b", re.I)
+_ONLY_MUNICIPALITIES = re.compile(r"\bkommuner(na)?\b|\bmunicipalities\b", re.I)
+_HEAD = {
+    "sv": "{n} partnerskap i {d} dokument:",
+    "en": "{n} partnership{s} in {d} document{ds}:",
+}
+__all__ = [
+    "Filters", "Peer", "answer_both", "answer_from_registry", "answer_peers", "asks_both",
+    "both_sources", "filters_for", "find_peers", "is_peer_request", "line_for", "select",
+]
+MAX_LINES = 25
+MAX_SOURCES = 4
+
+
+@dataclass(frozen=True)
+class Filters:
+    themes: frozenset[str]
+    countries: frozenset[str]
+    names: frozenset[str]  # partner keys or Swedish parties named in the question
+    years: frozenset[int]
+    topic: tuple[tuple[str, ...], ...] = ()  # "arbetar med …": alternatives of words
+
+
+def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | None:
+    """What an aggregate question asks about, or None when the registry cannot answer it."""
+    if not (q.wants_list or (q.wants == "count" and _COUNT_NOUNS.search(q.text))):
+        return None
+    countries = {m.place.name for m in find_places(q.text, {"country"})}
+    names = _named_parties(q.text, groups)
+    named_words = {w for n in names for w in n.casefold().split()}
+    filters = Filters(
+        frozenset(resolve_themes(q.text)),
+        frozenset(countries),
+        frozenset(names),
+        frozenset(int(y) for y in q.years),
+        # a question about a named partnership asks what it does: the topic is no filter
+        () if names else tuple(alt for alt in (tuple(w for w in a if w not in named_words)
+                                               for a in topic_words(q.text)) if alt),
+    )
+    # a year alone ("vilka fick medel 2020") is about grant lists, which the registry lacks
+    if not (filters.themes or filters.countries or filters.names or filters.topic):
+        return None
+    return filters
+
+
+def select(q: Question, groups: Sequence[PartnershipGroup], f: Filters) -> list[PartnershipGroup]:
+    """Groups that match every kind of filter named (any value within a kind)."""
+    out = list(groups)
+    if f.countries:
+        out = [g for c in f.countries for g in filter_groups(out, country=c)]
+    if f.names:
+        out = [g for g in out if f.names & ({partner_key(g.partner)} | set(g.swedish))]
+    if f.years:
+        out = [g for g in out if f.years & set(g.years)]
+    if f.themes or f.topic:
+        # a theme of the taxonomy or a topic word in a sentence about it is enough to list;
+        # rank by how much of the question a partnership shares
+        scored = [(len(f.themes & set(g.themes)) + (theme_mention(g, f) is not None), g)
+                  for g in out]
+        out = [g for score, g in sorted(scored, key=lambda sg: -sg[0]) if score]
+    if _ONLY_REGIONS.search(q.text) and not _ONLY_MUNICIPALITIES.search(q.text):
+        out = [g for g in out if any(_is_region(p) for p in g.swedish)]
+    return list(dict.fromkeys(out))
+
+
+def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup]) -> Answer | None:
+    f = filters_for(q, groups)
+    if f is None:
+        return None
+    chosen = select(q, groups, f)
+    if not chosen:
+        # the registry holds every partnership found, so none matching means none stated
+        return Answer(question=q.text, text=REFUSAL[q.lang], grounded=False)
+    citations: list[Citation] = []
+    lines = []
+    for g in chosen[:MAX_LINES]:
+        refs = []
+        # per document the first sentence that states the pair: each is a place to read more
+        per_doc = {m.source: m for m in reversed(g.sources)}
+        per_doc |= {m.source: m for m in reversed(g.sources) if m.states}
+        cited = [per_doc[d] for d in g.documents][:MAX_SOURCES]
+        for m in cited:
+            citations.append(_cite(m, len(citations) + 1))
+            refs.append(f"[{len(citations)}]")
+        line = f"- {line_for(g, q.lang, cited[0])} {''.join(refs)}"
+        if (f.themes or f.topic) and (shown := theme_mention(g, f)) and shown != cited[0]:
+            citations.append(_cite(shown, len(citations) + 1))
+            label = "tema" if q.lang == "sv" else "theme"
+            line += f"; {label}: «{_short(shown.sentence)}» [{len(citations)}]"
+        lines.append(line)
+    docs = len({m.source for g in chosen for m in g.sources})
+    head = _HEAD[q.lang].format(
+        n=len(chosen), d=docs, s="" if len(chosen) == 1 else "s", ds="" if docs == 1 else "s"
+    )
+    more = len(chosen) - MAX_LINES
+    tail = (
+        [
+            f"(+ {more} till i fliken Partnerskap)"
+            if q.lang == "sv"
+            else f"(+ {more} more in the Partnerskap tab)"
+        ]
+        if more > 0
+        else []
+    )
+    return Answer(
+        question=q.text, text="\n".join([head, *lines, *tail]), grounded=True, citations=citations
+    )
+
+
+def theme_mention(g: PartnershipGroup, f: Filters) -> Mention | None:
+    """The first sentence about the partnership that shows the asked theme or topic."""
+    for m in g.sources:
+        if (f.topic and mentions_topic(m.sentence, f.topic)) or (
+            f.themes & set(match_themes(m.sentence))
+        ):
+            return m
+    if f.themes & set(g.themes):  # the theme came from a heading, a title or the embedding
+        return g.sources[0]
+    return None
+
+
+def line_for(g: PartnershipGroup, lang: Lang, stated: Mention | None = None) -> str:
+    """ "Kalix kommun – Masaka (Uganda); teman: plast, miljö; 2020: «the sentence»"."""
+    where = f" ({g.country})" if g.country else ""
+    bits = [f"{' + '.join(g.swedish)} – {g.partner}{where}"]
+    if g.themes:
+        bits.append(("themes: " if lang == "en" else "teman: ") + ", ".join(g.themes))
+    if g.years:
+        bits.append(", ".join(map(str, g.years)))
+    quote = " ".join((stated or g.sources[0]).sentence.split())
+    if len(quote) > 220:
+        quote = quote[:220].rsplit(" ", 1)[0] + " …"
+    return "; ".join(bits) + f": «{quote}»"
+
+
+def _named_parties(text: str, groups: Sequence[PartnershipGroup]) -> set[str]:
+    swedish = {m.place.official for m in find_places(text, {"kommun", "region"})}
+    known, partners_by_word = _parties_of(groups)
+    words = {w.casefold() for w in re.findall(r"[\w'’-]+", text)}
+    partners = {
+        key
+        for w in words
+        for key, key_words in partners_by_word.get(w, ())
+        if key_words <= words
+    }
+    return (swedish & known) | partners
+
+
+_ByWord = dict[str, list[tuple[str, frozenset[str]]]]
+_PARTIES: list[tuple[Sequence[PartnershipGroup], tuple[frozenset[str], _ByWord]]] = []
+
+
+def _parties_of(groups: Sequence[PartnershipGroup]) -> tuple[frozenset[str], _ByWord]:
+    """The Swedish parties of the registry, and its partner keys by their first word.
+
+    Kept for the last registry seen (the store hands out the same list until it changes):
+    working them out anew took time in proportion to the registry on every question.
+    """
+    entry = _PARTIES[0] if _PARTIES else None  # one read: another thread may replace it
+    if entry is not None and entry[0] is groups:
+        return entry[1]
+    known = frozenset(p for g in groups for p in g.swedish)
+    by_word: _ByWord = {}
+    for key in dict.fromkeys(partner_key(g.partner) for g in groups):
+        if key:
+            key_words = frozenset(key.split())
+            by_word.setdefault(key.split()[0], []).append((key, key_words))
+    _PARTIES[:] = [(groups, (known, by_word))]
+    return known, by_word
+
+
+def _is_region(party: str) -> bool:
+    return party.startswith("Region ") or party.endswith("regionen")
+
+
+# -- peer finder ----------------------------------------------------------------------------
+
+_PEER = re.compile(
+    r"\b(vi vill|vi planerar|vi funderar|vi behöver|vi försöker|vår utmaning|vårt problem|"
+    r"lära av|liknande|we want|we plan|we need|our challenge|learn from|similar)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Peer:
+    group: PartnershipGroup
+    shared: tuple[str, ...]  # themes the challenge and the partnership share
+    passage: Mention
+    score: float
+
+
+def is_peer_request(text: str) -> bool:
+    return bool(_PEER.search(text))
+
+
+def find_peers(
+    challenge: str, groups: Sequence[PartnershipGroup], embedder: Embedder | None, k: int = 8
+) -> list[Peer]:
+    """Partnerships that worked on something like the challenge, best first.
+
+    Score: shared themes (taxonomy, or the embedding's closest theme) plus the best
+    similarity between the challenge and a sentence about the partnership.
+    """
+    wanted = set(match_themes(challenge))
+    if embedder is not None and embedder.semantic and not wanted:
+        wanted |= set(embedding_themes([challenge], embedder)[0])
+    # words the challenge names that the taxonomy may lack ("om biodling")
+    topic = topic_words(challenge)
+    on_topic = {g.key for g in groups
+                if topic and any(mentions_topic(m.sentence, topic) for m in g.sources)}
+    candidates = [g for g in groups if g.key in on_topic or wanted & set(g.themes)]
+    candidates = candidates or list(groups)
+    if not candidates:
+        return []
+    sims: list[list[float]] = [[0.0] * len(g.sources) for g in candidates]
+    if embedder is not None and embedder.semantic:
+        flat = [m.sentence for g in candidates for m in g.sources]
+        q = embedder.embed_queries([challenge])[0]
+        scores = embedder.embed_passages(flat) @ q
+        it = iter(scores.tolist())
+        sims = [[next(it) for _ in g.sources] for g in candidates]
+    peers = []
+    for g, sim in zip(candidates, sims, strict=True):
+        best = max(range(len(sim)), key=sim.__getitem__)
+        shared = tuple(t for t in g.themes if t in wanted)
+        if g.key in on_topic:
+            shared += tuple(" ".join(alt) for alt in topic if " ".join(alt) not in shared)
+        peers.append(Peer(g, shared, g.sources[best], len(shared) + sim[best]))
+    peers.sort(key=lambda p: -p.score)
+    return peers[:k]
+
+
+def answer_peers(
+    q: Question, groups: Sequence[PartnershipGroup], embedder: Embedder | None
+) -> Answer | None:
+    peers = find_peers(q.text, groups, embedder, k=5)
+    peers = [p for p in peers if p.shared]
+    if not peers:
+        return None
+    citations: list[Citation] = []
+    lines = []
+    for p in peers:
+        m = p.passage
+        citations.append(_cite(m, len(citations) + 1, round(p.score, 3)))
+        label = "delade teman" if q.lang == "sv" else "shared themes"
+        where = f" ({p.group.country})" if p.group.country else ""
+        lines.append(
+            f"- {' + '.join(p.group.swedish)} – {p.group.partner}{where}; "
+            f"{label}: {', '.join(p.shared)}: «{_short(m.sentence)}» [{len(citations)}]"
+        )
+    head = (
+        "Partnerskap som har arbetat med något liknande:"
+        if q.lang == "sv"
+        else "Partnerships that worked on something similar:"
+    )
+    return Answer(
+        question=q.text, text="\n".join([head, *lines]), grounded=True, citations=citations
+    )
+
+
+def _cite(m: Mention, n: int, score: float = 1.0) -> Citation:
+    """A registry passage as a citation; registry matches are exact, hence score 1."""
+    return Citation(n=n, source=m.source, page=m.page, chunk_id=m.chunk_id, quote=m.sentence,
+                    score=score)
+
+
+def _short(text: str, limit: int = 220) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"

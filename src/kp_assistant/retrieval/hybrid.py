@@ -1,0 +1,79 @@
+"""Hybrid retrieval: dense (Chroma) and keyword (bm25) rankings fused by reciprocal rank."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from kp_assistant.embedding import Embedder
+from kp_assistant.index.store import Store
+from kp_assistant.models import Chunk, Hit
+
+
+def rrf(
+    rankings: Mapping[str, Sequence[str]],
+    weights: Mapping[str, float] | None = None,
+    k: int = 60,
+) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: score(d) = Σ w_r / (k + rank_r(d)), ranks starting at 1.
+
+    Ties keep the order in which items were first seen, so the result is deterministic.
+    """
+    scores: dict[str, float] = {}
+    for name, ranking in rankings.items():
+        w = 1.0 if weights is None else weights.get(name, 1.0)
+        if w == 0:
+            continue
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + w / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+class Retriever:
+    def __init__(self, store: Store, embedder: Embedder, *, dense_weight: float = 1.0,
+                 keyword_weight: float = 1.0, rrf_k: int = 60, depth: int = 30) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.weights = {"dense": dense_weight, "keyword": keyword_weight}
+        self.rrf_k = rrf_k
+        self.depth = depth
+        self.last_vector: np.ndarray | None = None  # the query's vector, for the answer step
+
+    def search(self, query: str, k: int = 8, *, keyword_query: str | None = None) -> list[Hit]:
+        """The k best chunks. `keyword_query` may add words (translations) for bm25 only."""
+        dense: list[tuple[str, float]] = []
+        if self.weights["dense"] > 0:
+            vector = self.embedder.embed_queries([query])[0]
+            self.last_vector = vector
+            dense = self.store.dense_ids(vector, self.depth)
+        keyword = (self.store.keyword().search(keyword_query or query, self.depth)
+                   if self.weights["keyword"] > 0 else [])
+        chunks: dict[str, Chunk] = {}
+        while True:
+            fused = rrf(  # both rankings go deeper than k, so a chunk strong in one half counts
+                {"dense": [cid for cid, _ in dense], "keyword": [cid for cid, _ in keyword]},
+                self.weights, self.rrf_k,
+            )[:k]
+            # only the texts of the chunks that made it are read
+            wanted = [cid for cid, _ in fused if cid not in chunks]
+            chunks.update({c.id: c for c in self.store.get(wanted)})
+            # a chunk deleted meanwhile by an ingest run in another process leaves the dense
+            # ranking, and the next one moves up
+            gone = {cid for cid in wanted if cid not in chunks}
+            if not any(cid in gone for cid, _ in dense):
+                break
+            dense = [(cid, s) for cid, s in dense if cid not in gone]
+        dense_rank = {cid: (i, s) for i, (cid, s) in enumerate(dense, start=1)}
+        keyword_rank = {cid: i for i, (cid, _) in enumerate(keyword, start=1)}
+        return [
+            Hit(
+                chunk=chunks[cid],
+                score=score,
+                dense_rank=dense_rank[cid][0] if cid in dense_rank else None,
+                keyword_rank=keyword_rank.get(cid),
+                dense_score=dense_rank[cid][1] if cid in dense_rank else None,
+            )
+            for cid, score in fused
+            if cid in chunks
+        ]
