@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kp_assistant.models import Chunk
-from kp_assistant.registry import extract, partner_name
+from kp_assistant.registry.records import extract, partner_name
 
 
 def chunk(text: str, *, title: str = "", heading: str = "", ordinal: int = 0) -> Chunk:
