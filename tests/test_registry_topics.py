@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from kp_assistant.answering.question import Question
 from kp_assistant.models import Chunk
-from kp_assistant.registry.records import extract, merge
 from kp_assistant.registry.aggregate import answer_from_registry
+from kp_assistant.registry.records import extract, merge
 from kp_assistant.registry.themes import mentions_topic, taxonomy, topic_words
 
 TEXTS = {

@@ -242,7 +242,7 @@ def test_a_page_on_another_port_cannot_change_documents(tmp_path: Path) -> None:
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
-    from test_clients import CHROMIUM_ARGS
+    from test_web_clients import CHROMIUM_ARGS
 
     settings = staff_settings(tmp_path)
     corpus = settings.corpus_dir

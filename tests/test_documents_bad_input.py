@@ -216,7 +216,7 @@ PARENT = """
 import sys, time
 from pathlib import Path
 from kp_assistant.documents.sandbox import Sandbox
-from test_bad_input import pid_reader, sleeping_reader
+from test_documents_bad_input import pid_reader, sleeping_reader
 
 sandbox = Sandbox(timeout_s=60, memory_mb=512)  # ample for the first read on a busy machine
 print(sandbox.read(Path(sys.argv[1]), pid_reader).title, flush=True)

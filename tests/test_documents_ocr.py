@@ -17,7 +17,7 @@ from kp_assistant.documents.readers import read_document
 from kp_assistant.documents.sandbox import Sandbox
 from kp_assistant.errors import UnreadableDocument
 from kp_assistant.models import FileEvent
-from test_readers import write_text_pdf
+from test_documents_readers import write_text_pdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from make_scans import scan_pdf, write_scan

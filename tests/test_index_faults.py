@@ -1,7 +1,7 @@
 """Faults: kill -9 late in an ingest run, damaged or missing index files, ingesting while answering.
 
 Crashes while files are synced are covered in test_ingest.py; Chroma server restarts in
-test_chroma_server.py. docs/reliability.md lists every fault and its outcome.
+test_index_chroma_server.py. docs/reliability.md lists every fault and its outcome.
 """
 
 from __future__ import annotations
