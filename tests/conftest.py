@@ -113,7 +113,7 @@ def dev_corpus() -> Path:
     return DEV_CORPUS
 
 
-# -- real servers on 127.0.0.1 as subprocesses: tests/test_web_clients.py, test_index_chroma_server.py
+# -- real servers on 127.0.0.1 as subprocesses: test_web_clients.py, test_index_chroma_server.py
 
 # Read once at import: `_clean_kp_env` hides every KP_* variable while a test runs.
 CI_CHROMA_URL = os.environ.get("KP_TEST_CHROMA_URL", "")
