@@ -1,5 +1,5 @@
-"""Lists of municipalities named in every one of two or more dated decisions ("både i juni
-2019 och i maj 2021"), read from the decisions' own documents."""
+"""Lists of municipalities named in every one of two or more dated decisions ("både i mars
+2017 och i oktober 2023"), read from the decisions' own documents."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ def parties_in(text: str, mentions: list[PlaceMention]) -> list[tuple[int, int, 
             continue
         locating = _LOCATING.search(text[: m.start])
         if locating and any(o.end == locating.start() for o in mentions):
-            continue  # "Kalix kommun (Norrbotten)", "Kalix i Norrbotten" only locate Kalix
+            continue  # "Ljusdals kommun (Gävleborg)", "Ljusdal i Gävleborg" only locate Ljusdal
         out.append((m.start, m.end, m.place.official))
     return sorted(out + federations)
 
@@ -238,7 +238,7 @@ def _pair_up(text: str, names: list[_Name], parties: list[tuple[int, int, str]],
                 own = []
         if own:
             swedish, start = tuple(sorted({p[2] for p in own})), min(n.start, *(p[0] for p in own))
-        elif pairs:  # "Arvika – Uasin Gishu County / Moi's Bridge": the same parties again
+        elif pairs:  # "Sala – Kilifi County / Malindi": the same parties again
             swedish, start = pairs[-1].parties, pairs[-1].start
         else:
             continue
