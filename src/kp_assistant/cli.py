@@ -292,11 +292,10 @@ def evaluate(qa_file: Path, corpus_dir: Path, index_dir: Path | None,
 @user_errors
 def eval_registry(table: Path, corpus_dir: Path, index_dir: Path | None) -> None:
     """Score the partnership registry of CORPUS against TABLE (pairs made by hand)."""
+    from kp_assistant.evaluation.qa import default_index_dir
     from kp_assistant.evaluation.registry import evaluate_registry
 
     settings = _settings(index_dir)
     if index_dir is None:  # the same default as `eval`, so both reuse one index per corpus
-        settings = settings.model_copy(
-            update={"index_dir": Path("index") / f"eval-{corpus_dir.resolve().name}"}
-        )
+        settings = settings.model_copy(update={"index_dir": default_index_dir(corpus_dir)})
     click.echo(evaluate_registry(_assistant(settings), table, corpus_dir).report())
