@@ -193,10 +193,13 @@ class Assistant:
         """The hybrid retriever's own k best passages for a question, as `ask` would search."""
         from kp_assistant.answering.question import Question, expand_query
 
+        return self._retriever().search(question, k=k,
+                                        keyword_query=expand_query(Question.parse(question)))
+
+    def _retriever(self) -> Retriever:
         s = self.settings
-        retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
-                              keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
-        return retriever.search(question, k=k, keyword_query=expand_query(Question.parse(question)))
+        return Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
+                         keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
 
     def extractive(self, question: str, history: Sequence[str] = ()) -> Answer:
         """The answer composed from the documents' own sentences."""
@@ -236,10 +239,9 @@ class Assistant:
             listed = answer_peers(q, groups, self.embedder)
         if listed is not None and not listed.grounded and not listed.related:
             # no partnership matches: still show the passages closest to the question
-            from kp_assistant.answering.citing import hit_citation
+            from kp_assistant.answering.citing import related_citations
 
-            hits, _ = self.search(q)
-            listed.related = [hit_citation(i, h) for i, h in enumerate(hits[:3], start=1)]
+            listed.related = related_citations(self.search(q)[0])
         if listed is not None:
             return self._timed(listed, question, resolved, started, time.perf_counter())
         hits, qvec = self.search(q)
@@ -252,8 +254,7 @@ class Assistant:
         from kp_assistant.answering.question import expand_query
 
         s = self.settings
-        retriever = Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
-                              keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
+        retriever = self._retriever()
         # a list must be complete, so it looks further down the ranking
         k = s.top_k * 3 if q.wants_list else s.top_k
         hits = retriever.search(q.text, k=k, keyword_query=expand_query(q))

@@ -90,6 +90,11 @@ def hit_citation(n: int, h: Hit, limit: int = 300) -> Citation:
     )
 
 
+def related_citations(hits: Sequence[Hit], n: int = 3) -> list[Citation]:
+    """The closest passages, shown as possibly related beside a refusal."""
+    return [hit_citation(i, h) for i, h in enumerate(hits[:n], start=1)]
+
+
 def shorten(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:

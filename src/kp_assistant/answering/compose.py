@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from kp_assistant.answering.citing import cite, display, hit_citation, passage, similar
+from kp_assistant.answering.citing import cite, display, passage, related_citations, similar
 from kp_assistant.answering.evidence import (
     AnswerModel,
     Candidate,
@@ -207,8 +207,8 @@ class Composer:
         return Answer(question=q.text, text=text, grounded=True, citations=citations + further)
 
     def _refuse(self, q: Question, hits: Sequence[Hit]) -> Answer:
-        related = [hit_citation(i, h) for i, h in enumerate(hits[:3], start=1)]
-        return Answer(question=q.text, text=REFUSAL[q.lang], grounded=False, related=related)
+        return Answer(question=q.text, text=REFUSAL[q.lang], grounded=False,
+                      related=related_citations(hits))
 
 
 def _further(citations: Sequence[Citation], scored: Sequence[Candidate]) -> list[Citation]:
