@@ -71,6 +71,36 @@ def test_list_routing_only_for_a_set_of_entities(text: str, is_list: bool) -> No
     assert Question.parse(text).wants_list is is_list
 
 
+@pytest.mark.parametrize(
+    ("text", "wants"),
+    [
+        ("Vilket år inledde Östersund samarbetet?", "date"),
+        ("In which year did the project start?", "date"),
+        ("När beviljades projektet?", "date"),
+        ("Sedan när är Budesti med?", "date"),
+        ("Hur reagerade Hörby när invånarna kritiserade partnerskapet?", "any"),
+        ("Vad heter ICLD:s ekonomichef?", "person"),
+        ("Hur stort bidrag fick Ronneby?", "amount"),
+        ("Hur stor var årsbudgeten 2022?", "amount"),
+    ],
+)
+def test_the_kind_of_fact_asked_for(text: str, wants: str) -> None:
+    assert Question.parse(text).wants == wants
+
+
+def test_a_name_compounded_with_a_noun_is_the_name() -> None:
+    q = Question.parse("Hur många elever har Shikabeta-skolan i Bosnien-Hercegovina?")
+    assert q.entities == ["shikabeta", "bosnien-hercegovina"]
+
+
+def test_a_name_spelled_another_way_is_not_unknown() -> None:
+    from kp_assistant.answering.refusal import respelled
+
+    assert respelled("kherson", {"cherson", "staden"})
+    assert not respelled("popayán", {"bogotá", "popular"})
+    assert not respelled("kyiv", {"kiev"})  # too short to tell from an ordinary word
+
+
 def test_citation_markers_are_not_answer_elements() -> None:
     assert mention_share("Det beviljades medel [3].", ["3"]) == 0.0
     assert mention_share("Det gäller 3 år [1].", ["3"]) == 1.0
@@ -86,6 +116,12 @@ def test_a_topic_no_document_mentions_is_refused(assistant: Assistant) -> None:
     answer = assistant.ask("Vilka kommuner arbetar med rymdforskning?")
     assert answer.grounded is False, answer.text
     assert answer.related  # the closest passages are still shown
+
+
+def test_a_list_about_a_name_no_document_mentions_is_refused(assistant: Assistant) -> None:
+    answer = assistant.ask("Vilka svenska kommuner samarbetar med Popayán?")
+    assert answer.grounded is False, answer.text
+    assert answer.related
 
 
 @pytest.mark.parametrize(

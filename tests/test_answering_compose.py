@@ -67,3 +67,25 @@ def test_answer_keeps_the_question_and_timings(assistant: Assistant) -> None:
     assert answer.question == "Vad handlar projektet i Kalix om?"
     assert set(answer.timings_ms) == {"retrieve", "answer", "total"}
     assert answer.timings_ms["total"] >= answer.timings_ms["retrieve"] >= 0
+
+
+def test_a_list_is_quoted_whole_even_past_the_end_of_its_chunk() -> None:
+    from kp_assistant.answering.citing import next_lines, passage
+    from kp_assistant.answering.evidence import Candidate
+    from kp_assistant.models import Chunk, Hit
+
+    def chunk(n: int, text: str, page: int | None = 2) -> Chunk:
+        return Chunk(id=f"abc-{n:04d}", source="a.pdf", page=page, title="T", heading="Avtalet",
+                     text=text, doc_hash="h")
+
+    first = chunk(0, "Avtalet gäller i fem år.\nAvtalet pekar ut flera områden:\n- kultur")
+    second = chunk(1, "Avtalet pekar ut flera områden:\n- kultur\n- idrott\n- sociala projekt\n"
+                      "Resten av texten handlar om annat.")
+    lead = Candidate("Avtalet pekar ut flera områden:", Hit(first, 1.0), 1, 0, 1.0, set())
+    shown = passage(lead, lambda c: next_lines(c, second))
+    assert shown == "Avtalet pekar ut flera områden: - kultur - idrott - sociala projekt"
+    item = Candidate("- kultur", Hit(first, 1.0), 2, 0, 1.0, set())
+    assert passage(item, lambda c: next_lines(c, second)).endswith("- idrott - sociala projekt")
+    # the next page is another place to cite: the list is not carried over onto it
+    assert next_lines(first, chunk(1, second.text, page=3)) == []
+    assert passage(lead) == "Avtalet pekar ut flera områden: - kultur"

@@ -446,3 +446,13 @@ def test_normalise_municipality(surface, name):
 @pytest.mark.parametrize("surface", ["Västernorrland", "Kenya", "Lundazi", ""])
 def test_normalise_municipality_rejects_other_names(surface):
     assert normalise_municipality(surface) is None
+
+
+def test_world_regions_and_their_countries() -> None:
+    from kp_assistant.language.places import countries_in, world_regions
+
+    assert world_regions("afrikanska partnerkommuner i Asien, and Latin American cities") == [
+        ("afrikanska", "Africa"), ("Asien", "Asia"), ("Latin American", "Latin America")]
+    assert world_regions("sydafrikanska kommuner") == []  # a country's adjective, not Africa's
+    africa = {p.name for p in countries_in("Africa")}
+    assert {"Kenya", "Uganda", "Botswana"} <= africa and "Vietnam" not in africa

@@ -83,6 +83,23 @@ def test_questions_without_a_registry_filter_go_to_retrieval() -> None:
         assert filters_for(Question.parse(text), GROUPS) is None
 
 
+def test_a_continent_filters_by_the_countries_in_it() -> None:
+    text = ask("Vilka afrikanska partnerkommuner finns det?")
+    assert "Masaka" in text and "Mombasa" in text
+    groups = [*GROUPS, group("Umeå kommun", "Bogotá", "Colombia", ("hälsa",), "e.md")]
+    answer = answer_from_registry(Question.parse("Vilka partnerskap finns i Latinamerika?"), groups)
+    assert answer is not None and "Bogotá" in answer.text and "Masaka" not in answer.text
+
+
+def test_a_name_the_registry_does_not_hold_goes_to_retrieval() -> None:
+    # listing Kenya's partnerships would drop the condition "Nakuru" and answer another question
+    assert filters_for(Question.parse("Vilka kommuner samarbetar med Nakuru i Kenya?"), GROUPS) \
+        is None
+    assert filters_for(Question.parse("Vilka kommuner i Ukrainanätverket arbetar med avfall?"),
+                       GROUPS) is not None  # a compound led by a country names no party
+    assert filters_for(Question.parse("Vilka partner har Kalix i Uganda?"), GROUPS) is not None
+
+
 def test_both_rounds_intersects_the_dated_documents() -> None:
     def chunk(source: str, text: str) -> Chunk:
         return Chunk(id=f"{source}-0000", source=source, page=None, title=text.split("\n")[0],

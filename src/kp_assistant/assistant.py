@@ -274,7 +274,8 @@ class Assistant:
                         model=model or load_model(self.settings.answer_model),
                         vectors=self._vectors,
                         refusal_threshold=self.settings.refusal_threshold, dense_all=dense_all,
-                        further_reading=self.settings.further_reading)
+                        further_reading=self.settings.further_reading,
+                        neighbour=self.store.next_chunk)
 
     def _timed(self, answer: Answer, question: str, resolved: str, started: float,
                retrieved: float) -> Answer:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from kp_assistant.index.keyword import tokenize
-from kp_assistant.models import Citation, Hit
+from kp_assistant.models import Chunk, Citation, Hit
 
 if TYPE_CHECKING:
     from kp_assistant.answering.evidence import Candidate
@@ -15,24 +15,66 @@ if TYPE_CHECKING:
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 
 
-def passage(x: Candidate) -> str:
-    """The sentence with what it needs to be understood: a list's lead-in, a short tail."""
+MAX_LIST_LINES = 8  # of a list or of what a colon announces
+MAX_TAIL_CHARS = 400
+
+
+def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = None) -> str:
+    """The sentence with what it needs to be understood: a list's lead-in and the rest of the
+    list, what a colon announces, a short sentence's next line.
+
+    `following` gives the lines after a chunk (the next chunk of the same page, without the
+    lines both share), for a list that runs on past the end of its chunk.
+    """
     lines = x.hit.chunk.text.split("\n")
     parts = [x.sentence]
-    if _LIST_ITEM.match(x.sentence):
+    item = bool(_LIST_ITEM.match(x.sentence))
+    if item:
         for prev in reversed(lines[: x.index]):
             if prev.rstrip().endswith(":"):
                 parts.insert(0, prev)
                 break
             if not _LIST_ITEM.match(prev):
                 break
-    if x.sentence.rstrip().endswith(":"):
-        parts.extend(ln for ln in lines[x.index + 1 : x.index + 7] if _LIST_ITEM.match(ln))
-    elif len(x.sentence.split()) < 8 and x.index + 1 < len(lines):
-        nxt = lines[x.index + 1]
-        if not nxt.startswith("#"):
-            parts.append(nxt)
+    after = lines[x.index + 1 :]
+    colon = x.sentence.rstrip().endswith(":")
+    if (item or colon) and len(after) < MAX_LIST_LINES and following is not None:
+        after = [*after, *following(x.hit.chunk)]
+    if item or colon:
+        parts.extend(_continuation(after, lists_only=item))
+    elif len(x.sentence.split()) < 8 and after and not after[0].startswith("#"):
+        parts.append(after[0])
     return " ".join(parts)
+
+
+def _continuation(after: Sequence[str], *, lists_only: bool) -> list[str]:
+    """The lines that carry on a list (its items) or a colon (items, or else the next lines
+    up to a heading), within the limits above."""
+    out: list[str] = []
+    items = bool(after) and bool(_LIST_ITEM.match(after[0]))
+    size = 0
+    for ln in after[:MAX_LIST_LINES]:
+        if ln.startswith("#") or (items or lists_only) and not _LIST_ITEM.match(ln):
+            break
+        if size + len(ln) > MAX_TAIL_CHARS and out:
+            break
+        out.append(ln)
+        size += len(ln)
+    return out
+
+
+def next_lines(current: Chunk, following: Chunk | None) -> list[str]:
+    """The lines of `following` that come after `current`, when it continues the same page
+    under the same heading (chunks share a few lines at their border)."""
+    if following is None or following.source != current.source \
+            or following.page != current.page or following.heading != current.heading:
+        return []
+    mine = current.text.split("\n")
+    theirs = following.text.split("\n")
+    for n in range(min(len(mine), len(theirs)), 0, -1):
+        if mine[-n:] == theirs[:n]:
+            return theirs[n:]
+    return theirs
 
 
 def display(x: Candidate, shown: str) -> str:

@@ -9,12 +9,19 @@ as possibly related.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from kp_assistant.answering.citing import cite, display, passage, related_citations, similar
+from kp_assistant.answering.citing import (
+    cite,
+    display,
+    next_lines,
+    passage,
+    related_citations,
+    similar,
+)
 from kp_assistant.answering.evidence import (
     AnswerModel,
     Candidate,
@@ -25,15 +32,17 @@ from kp_assistant.answering.evidence import (
 )
 from kp_assistant.answering.listing import list_answer, topic_terms
 from kp_assistant.answering.question import FRAME_WORDS, REFUSAL, Question
+from kp_assistant.answering.refusal import FEATURES as REFUSAL_FEATURES
 from kp_assistant.answering.refusal import no_typed_fact, refusal_features
 from kp_assistant.answering.rules import asked_countries, country_rule_answer
 from kp_assistant.answering.types import type_fit
 from kp_assistant.index.keyword import tokenize
-from kp_assistant.models import Answer, Citation, Hit
+from kp_assistant.models import Answer, Chunk, Citation, Hit
 
 DENSE_CANDIDATES = 16  # sentences compared with the question by the embedder
 TOP_CITED = 5
-FURTHER_SHARE = 0.5  # the answer's sources reach at least as far down as retrieval's first five
+FURTHER_SHARE = 0.5
+_NAMES_UNKNOWN = REFUSAL_FEATURES.index("names_unknown")  # the answer's sources reach at least as far down as retrieval's first five
 
 
 class Composer:
@@ -50,6 +59,7 @@ class Composer:
         refusal_threshold: float | None = None,
         dense_all: bool = False,
         further_reading: bool = False,
+        neighbour: Callable[[Chunk], Chunk | None] | None = None,
     ) -> None:
         self.df = df
         self.n_docs = n_docs
@@ -57,6 +67,7 @@ class Composer:
         self.vectors = vectors
         self.max_sentences = max_sentences
         self.further_reading = further_reading
+        self.neighbour = neighbour  # the next chunk of a document, for lists that run on
         self.dense_all = dense_all  # every candidate compared by the embedder (for fitting)
         self.threshold = (self.model.refusal.threshold if refusal_threshold is None
                           else refusal_threshold)
@@ -111,7 +122,9 @@ class Composer:
             topic = topic_terms(q, weights)
             unknown = [t for t in q.terms if t not in weights and t not in FRAME_WORDS]
             # a list about a topic no document mentions is empty, not "everything"
-            listed = None if unknown and not topic else list_answer(q, scored, weights)
+            # and so is one about a name no document mentions ("… partner till Popayán?")
+            listed = (None if (unknown and not topic) or feats[_NAMES_UNKNOWN] > 0
+                      else list_answer(q, scored, weights))
             if listed is not None:
                 return listed
             if q.asks_for_places:
@@ -130,6 +143,9 @@ class Composer:
         if not chosen:
             return self._refuse(q, hits)
         return self._sentence_answer(q, chosen, scored, hits)
+
+    def following(self, chunk: Chunk) -> list[str]:
+        return next_lines(chunk, self.neighbour(chunk)) if self.neighbour else []
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -189,11 +205,11 @@ class Composer:
         # a short sentence's passage takes in the next line; that line must not come twice
         kept: list[Candidate] = []
         for x in chosen:
-            if not any(x.hit.chunk.id == k.hit.chunk.id and x.sentence in passage(k)
-                       for k in kept):
+            if not any(x.hit.chunk.id == k.hit.chunk.id
+                       and x.sentence in passage(k, self.following) for k in kept):
                 kept.append(x)
         cited = [y for x in kept for y in (x, *x.also)]
-        passages = [passage(y) for y in cited]
+        passages = [passage(y, self.following) for y in cited]
         citations, markers = cite(cited, passages)
         shown = dict(zip(map(id, cited), passages, strict=True))
         text = " ".join(

@@ -181,7 +181,9 @@ def featurise(
         ]
 
 
-GENERIC_NAMES = frozenset({"icld", "sida", "sverige", "sweden", "swedish", "faq"})
+# The programme, its funder, Sweden and the languages of the documents: capitalised, but no
+# name a passage must contain to answer
+GENERIC_NAMES = frozenset({"icld", "sida", "sverige", "sweden", "swedish", "english", "faq"})
 
 
 def _missing(names: Sequence[str], text: str) -> float:

@@ -83,19 +83,31 @@ _EN_HINTS = frozenset(
 _ASKS_FOR_PLACES = re.compile(
     r"\b(kommuner|regioner|mottagare|municipalities|regions|vilka svenska|which swedish)\b", re.I
 )
-_AMOUNT_Q = re.compile(r"\b(hur mycket|how much|belopp|summa|kostar|budget)\w*", re.I)
+_AMOUNT_Q = re.compile(
+    r"\b(hur mycket|how much|belopp|summa|kostar|\w*budget)\w*"
+    r"|\bhur stor\w*\s+(\w+\s+)?(bidrag|anslag|stöd|kostnad)\w*|\bhow large\s+(a|was|is)\b",
+    re.I,
+)
 _COUNT_Q = re.compile(r"\b(hur många|how many|antal)\b", re.I)
 # "Vem kan söka?" asks who is eligible, not for a person's name
 _WHO_Q = re.compile(
     r"^\s*(vem|vilka personer|who)\b(?!\s+(kan|får|may|can|is eligible|are eligible))"
     r"|\b(vilken|vilka|which)\s+(\w+\s+)?(person\w*|\w*(lärare|ledare|rektor|ordförande|"
     r"samordnare|handläggare|chef|coordinator|manager|director|mayor|teacher)s?)\b"
-    r"|\bkontaktperson\w*",
+    r"|\bkontaktperson\w*"
+    # "Vad heter rektorn?" asks for the name of the person in a role
+    r"|\b(vad heter|what is the name of)\b.*\b\w*(lärare|ledare|rektor|ordförande|samordnare|"
+    r"handläggare|chef|coordinator|manager|director|mayor|teacher|head)\w*\b",
     re.I,
 )
 # "sista dag" and its compounds: the last day of something is a date
+# "när"/"when" asks for a time where a question or a clause of one starts; inside a clause it
+# is a conjunction ("Hur reagerade X när invånarna …")
 _WHEN_Q = re.compile(
-    r"\b(när|vilket datum|datum|sista \w*dag(en)?|when|what date|deadline|tidpunkt)\b", re.I
+    r"(^\s*|\b(och|samt|men|till|sedan|and|but|until|since)\s+|[,;]\s*)(när|when)\b"
+    r"|\b(vilket (datum|år)|vilken månad|datum|sista \w*dag(en)?|what date|"
+    r"(which|what) (year|month)|deadline|tidpunkt)\b",
+    re.I,
 )
 # "Var ligger …", "I vilket land …": the answer is a place
 _WHERE_Q = re.compile(
@@ -110,6 +122,7 @@ _YES_NO = re.compile(
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
+_NOUN_TAIL = re.compile(r"(-[a-zåäö]+)+$")
 
 # Words that say what kind of thing is asked for; they do not tell the topic apart.
 FRAME_WORDS = frozenset(
@@ -230,6 +243,8 @@ def _entities(text: str) -> list[str]:
         if _SENTENCE_START.search(text[: m.start()]):
             continue
         word = re.sub(r"(:s|:n|'s|’s)$", "", m.group(0))
+        # "Shikabeta-skolan", "ICLD-projektet": a name compounded with a common noun
+        word = _NOUN_TAIL.sub("", word)
         if tokenize(word) and word.lower() not in _SV_HINTS | _EN_HINTS:
             out.append(word.lower())
     return list(dict.fromkeys(out))

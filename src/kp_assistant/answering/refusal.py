@@ -9,6 +9,7 @@ from answerable ones (`scripts/fit_answer_model.py`), turns them into a probabil
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from kp_assistant.answering.evidence import GENERIC_NAMES, Candidate, entity_in
@@ -36,8 +37,10 @@ def refusal_features(
     evidence = " ".join(f"{h.chunk.title} {h.chunk.text}".lower() for h in hits)
     names = [e for e in q.entities if e not in GENERIC_NAMES]
     top = ranked[:3]
+    words = set(re.findall(r"\w+", evidence))
     unknown_names = [
-        n for n in names if not entity_in(n, evidence) and _stem(n) not in known
+        n for n in names
+        if not entity_in(n, evidence) and _stem(n) not in known and not respelled(n, words)
     ]
     total = sum(idf.get(t, 0.0) for t in q.terms) or 1.0
     return [
@@ -105,3 +108,23 @@ def _holds(token: str, term: str) -> bool:
 def _stem(word: str) -> str:
     toks = tokenize(word)
     return toks[0] if toks else word
+
+
+def respelled(name: str, words: set[str]) -> bool:
+    """A foreign name written another way in the passages: one letter apart in a name of six
+    letters or more ("Kherson" and "Cherson", "Kyiv" is too short to tell from other words)."""
+    if len(name) < 6 or not name.isalpha():
+        return False
+    return any(abs(len(w) - len(name)) <= 1 and len(w) >= 6 and _one_edit(name, w) for w in words)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """At most one letter replaced, added or removed."""
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        return a[i + 1 :] == b[i + 1 :]
+    return a[i:] == b[i + 1 :]

@@ -52,6 +52,14 @@ class ChunkReads:
                 )
         return [by_id[i] for i in ids if i in by_id]
 
+    def next_chunk(self, chunk: Chunk) -> Chunk | None:
+        """The chunk after this one in its document (an id ends in the chunk's ordinal)."""
+        stem, _, ordinal = chunk.id.rpartition("-")
+        if not ordinal.isdigit():
+            return None
+        found = self.get([f"{stem}-{int(ordinal) + 1:0{len(ordinal)}d}"])
+        return found[0] if found else None
+
     def first_chunks(self) -> Sequence[Chunk]:
         """The first chunk (lowest id) of every indexed document, kept while the manifest is
         current (the same list each time; callers must not change it): what dates a

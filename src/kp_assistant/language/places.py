@@ -268,3 +268,32 @@ def normalise_municipality(surface: str) -> Place | None:
     knows the string is meant as a municipality.
     """
     return _municipality_lookup().get(" ".join(surface.split()).casefold())
+
+
+@lru_cache(maxsize=1)
+def _world_region_forms() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """A pattern per world region (Afrika, afrikanska, African …) and the region's name as
+    the countries table gives it. Swedish adjectives are stems that take -a, -t or -e."""
+    out = []
+    for row in _rows("world_regions.tsv"):
+        forms = []
+        for name in row["names"].split(";"):
+            if name[0].islower():  # an adjective stem: any of its forms, either case
+                forms.append(f"[{name[0].upper()}{name[0]}]{re.escape(name[1:])}[ate]?")
+            else:
+                forms.append(re.escape(name) + "s?")
+        out.append((re.compile(r"\b(?:" + "|".join(forms) + r")\b"), row["region"]))
+    return tuple(out)
+
+
+def world_regions(text: str) -> list[tuple[str, str]]:
+    """World regions named in text, as (the words written, the region): "afrikanska" names
+    Africa."""
+    return [(m.group(0), region) for pattern, region in _world_region_forms()
+            for m in pattern.finditer(text)]
+
+
+def countries_in(region: str) -> list[Place]:
+    """The countries of a world region of the countries table ("Africa", "Asia" …)."""
+    return [p for p, row in zip(countries(), _rows("countries.tsv"), strict=True)
+            if row["region"] == region]

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from kp_assistant.answering.question import REFUSAL, Lang, Question
 from kp_assistant.embedding import Embedder
-from kp_assistant.language.places import find_places
+from kp_assistant.answering.evidence import GENERIC_NAMES
+from kp_assistant.language.places import countries, countries_in, find_places, world_regions
 from kp_assistant.models import Answer, Citation
 from kp_assistant.registry.aggregate_both import answer_both, asks_both, both_sources
 from kp_assistant.registry.records import Mention, PartnershipGroup, filter_groups, partner_key
@@ -57,9 +58,22 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | No
     """What an aggregate question asks about, or None when the registry cannot answer it."""
     if not (q.wants_list or (q.wants == "count" and _COUNT_NOUNS.search(q.text))):
         return None
-    countries = {m.place.name for m in find_places(q.text, {"country"})}
+    found = find_places(q.text, {"country"})
+    regions = world_regions(q.text)
+    countries = {m.place.name for m in found}
+    countries |= {p.name for _, region in regions for p in countries_in(region)}
     names = _named_parties(q.text, groups)
     named_words = {w for n in names for w in n.casefold().split()}
+    understood = named_words | {w.casefold() for m in found for w in m.surface.split()}
+    understood |= {w.casefold() for m in find_places(q.text, {"kommun", "region"})
+                   if m.place.official in names for w in m.surface.split()}
+    understood |= {w.casefold() for surface, _ in regions for w in surface.split()}
+    # a name the registry does not hold ("Popayán", a network, a Swedish municipality with no
+    # partnership found) is a condition no filter here can apply: listing without it would
+    # answer another question, so the passages decide
+    if any(e not in understood and e.removesuffix("s") not in understood
+           and e not in GENERIC_NAMES and not _place_compound(e) for e in q.entities):
+        return None
     filters = Filters(
         frozenset(resolve_themes(q.text)),
         frozenset(countries),
@@ -75,11 +89,19 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | No
     return filters
 
 
+def _place_compound(word: str) -> bool:
+    """A compound led by a place ("Ukrainanätverket", "Kenyaprojektet") describes something
+    by the place; it is no name of a party."""
+    return any(word.startswith(name) and len(word) - len(name) >= 4
+               for p in countries() for name in (p.name.casefold(), p.official.casefold()))
+
+
 def select(q: Question, groups: Sequence[PartnershipGroup], f: Filters) -> list[PartnershipGroup]:
     """Groups that match every kind of filter named (any value within a kind)."""
     out = list(groups)
-    if f.countries:
-        out = [g for c in f.countries for g in filter_groups(out, country=c)]
+    if f.countries:  # in the registry's order, whatever the order of the set
+        wanted = {g.country for c in sorted(f.countries) for g in filter_groups(out, country=c)}
+        out = [g for g in out if g.country in wanted]
     if f.names:
         out = [g for g in out if f.names & ({partner_key(g.partner)} | set(g.swedish))]
     if f.years:
