@@ -137,6 +137,13 @@ def test_an_attribute_the_documents_never_give_is_refused(
     assert answer.related
 
 
+def test_an_amount_of_another_year_does_not_answer(assistant: Assistant) -> None:
+    answer = assistant.ask("Hur stor var ICLD:s årsbudget 2023?")
+    assert answer.grounded is False, answer.text
+    answer = assistant.ask("Hur stor var ICLD:s årsbudget 2021?")
+    assert answer.grounded and "69,9" in answer.text, answer.text
+
+
 def test_the_attribute_that_is_given_is_answered(assistant: Assistant) -> None:
     answer = assistant.ask("Hur många invånare har Francistown?")
     assert answer.grounded, answer.text

@@ -22,7 +22,7 @@ FEATURES = (
     "years_missing", "type_missing", "unknown_terms", "attribute_missing", "yes_no",
 )
 # positions of the evidence features read here (see evidence.FEATURES)
-_DENSE, _NAMES_CHUNK, _TYPE_FIT = 0, 6, 8
+_DENSE, _NAMES_CHUNK, _YEARS_CHUNK, _TYPE_FIT = 0, 6, 7, 8
 
 
 def refusal_features(
@@ -60,13 +60,15 @@ def refusal_features(
 
 def no_typed_fact(q: Question, ranked: Sequence[Candidate], idf: Mapping[str, float]) -> bool:
     """A question for an amount, a count or a person whose best evidence has none next to the
-    question's names and the thing asked about (the word "budget" when a budget is asked for)."""
+    question's names, in a passage about one of its years, and the thing asked about (the word
+    "budget" when a budget is asked for)."""
     if q.wants not in ("amount", "count", "person") or q.wants_list:
         return False
     names = [e for e in q.entities if e not in GENERIC_NAMES]
     return not any(
         c.features[_TYPE_FIT] > 0
         and c.features[_NAMES_CHUNK] == 0
+        and c.features[_YEARS_CHUNK] < 1.0  # an amount of 2021 does not answer for 2023
         and _attribute_missing(q, [c], names, idf) < 1.0
         for c in ranked[:10]
     )
@@ -77,7 +79,7 @@ def _attribute_missing(
 ) -> float:
     """Share (by idf) of what the question asks about, beyond its names, that even the best
     evidence lacks: "ordförande" in "Vem är kommunstyrelsens ordförande i Kalix?"."""
-    stems = {_stem(n) for n in names}
+    stems = {_stem(n) for n in names} | {_stem(n) for n in GENERIC_NAMES}
     asked = [t for t in q.terms if t not in stems and t not in FRAME_WORDS and t not in q.years]
     total = sum(idf.get(t, 0.0) for t in asked)
     if not top or total == 0:
