@@ -25,7 +25,6 @@ from kp_assistant.answering.citing import (
 from kp_assistant.answering.evidence import (
     AnswerModel,
     Candidate,
-    SentenceVectors,
     candidates,
     featurise,
     load_model,
@@ -35,14 +34,15 @@ from kp_assistant.answering.question import FRAME_WORDS, REFUSAL, Question
 from kp_assistant.answering.refusal import FEATURES as REFUSAL_FEATURES
 from kp_assistant.answering.refusal import no_typed_fact, refusal_features
 from kp_assistant.answering.rules import asked_countries, country_rule_answer
+from kp_assistant.answering.sentences import SentenceVectors
 from kp_assistant.answering.types import type_fit
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Answer, Chunk, Citation, Hit
 
 DENSE_CANDIDATES = 16  # sentences compared with the question by the embedder
 TOP_CITED = 5
-FURTHER_SHARE = 0.5
-_NAMES_UNKNOWN = REFUSAL_FEATURES.index("names_unknown")  # the answer's sources reach at least as far down as retrieval's first five
+FURTHER_SHARE = 0.5  # the answer's sources reach at least as far down as retrieval's first five
+_NAMES_UNKNOWN = REFUSAL_FEATURES.index("names_unknown")
 
 
 class Composer:

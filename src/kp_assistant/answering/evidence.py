@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,8 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kp_assistant.answering.question import Question
+from kp_assistant.answering.sentences import candidate_lines
 from kp_assistant.answering.types import has_rule, type_fit
-from kp_assistant.embedding import Embedder
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Hit
 
@@ -101,38 +99,13 @@ def _load(path: str) -> AnswerModel:
                        d.get("meta", {}))
 
 
-class SentenceVectors:
-    """Sentence vectors, computed once per sentence text and kept for later questions."""
-
-    def __init__(self, embedder: Embedder, limit: int = 50_000) -> None:
-        self.embedder = embedder
-        self.limit = limit
-        self._cache: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, texts: Sequence[str]) -> dict[str, NDArray[np.float32]]:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            vectors = self.embedder.embed_passages(missing)
-            with self._lock:
-                for t, v in zip(missing, vectors, strict=True):
-                    self._cache[t] = v
-                while len(self._cache) > self.limit:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            return {t: self._cache[t] for t in texts}
-
-
 def candidates(q: Question, hits: Sequence[Hit], weights: Mapping[str, float]) -> list[Candidate]:
     """Every line of the passages long enough to say something, with its term coverage."""
     total = sum(weights.values()) or 1.0
     out = []
     for rank, hit in enumerate(hits):
         context = q.matched(tokenize(f"{hit.chunk.title} {hit.chunk.heading}"), weights)
-        for i, sentence in enumerate(hit.chunk.text.split("\n")):
-            if len(sentence) < 12 or sentence.startswith("#"):
-                continue
+        for i, sentence in candidate_lines(hit.chunk.text):
             matched = q.matched(tokenize(sentence), weights)
             coverage = sum(weights[t] for t in matched) / total
             out.append(Candidate(sentence, hit, i, rank, coverage, matched | context))
@@ -170,7 +143,8 @@ def featurise(
             sum(weights[t] for t in near - c.matched) / total,
             _missing(names, where),
             _missing(names, chunk),
-            sum(y not in chunk for y in q.years) / len(q.years) if q.years else 0.0,
+            # a passage about one of several asked years is on topic ("2019, 2021 och 2022")
+            float(bool(q.years) and not any(y in chunk for y in q.years)),
             fit,
             float(q.wants != "any" and fit == 0),
             float(q.yes_no and has_rule(c.sentence)),

@@ -64,13 +64,16 @@ def skip_gradio_stub_rewrite() -> None:
 
 def warm_up(assistant: Assistant) -> threading.Thread:
     """Answer one question in the background, so the first user does not wait for the
-    model, the vector store and the answer modules to load."""
+    model, the vector store and the answer modules to load; then compute the sentence vectors
+    the index does not have yet, so that new questions do not wait for them either."""
 
     def run() -> None:
         try:
             assistant.ask(WARM_UP_QUESTION, llm=False)
         except Exception as exc:  # an empty or damaged index is reported to the user later
             log.debug("warm-up question failed: %s", exc)
+            return
+        assistant.warm_sentences_later()
 
     thread = threading.Thread(target=run, name="kp-warm-up", daemon=True)
     thread.start()

@@ -271,7 +271,10 @@ class StaffService:
             root = self.root
             if not root.is_dir():
                 raise StaffError(f"Dokumentmappen {root} finns inte.")
-            return self.assistant.ingest([root], on_event=on_event)
+            summary = self.assistant.ingest([root], on_event=on_event)
+        if summary.added or summary.updated:
+            self.assistant.warm_sentences_later()  # new sentences, for quick answers
+        return summary
 
     @contextlib.contextmanager
     def changing(self) -> Iterator[None]:
