@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from kp_assistant.answering.followup import contextualise
 from kp_assistant.answering.intent import detect_language, small_talk
 from kp_assistant.answering.question import Question
-from kp_assistant.assistant import Assistant, contextualise
+from kp_assistant.assistant import Assistant
 from kp_assistant.evaluation.qa import mention_share
 from kp_assistant.settings import Settings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,29 +18,20 @@ from kp_assistant.index.store import Store
 from kp_assistant.ingest import EventHandler, Ingestor
 from kp_assistant.models import Answer, Citation, Hit, IngestSummary
 from kp_assistant.registry.storage import RegistryFile
-from kp_assistant.retrieval.hybrid import Retriever
+from kp_assistant.retrieval.hybrid import Retriever, per_year
 from kp_assistant.settings import Settings
+
+__all__ = ["Assistant", "embedder_name"]
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from kp_assistant.answering.compose import Composer
-    from kp_assistant.answering.evidence import AnswerModel, SentenceVectors
+    from kp_assistant.answering.evidence import AnswerModel
     from kp_assistant.answering.llm_answer import Writer
     from kp_assistant.answering.question import Question
+    from kp_assistant.answering.sentences import SentenceVectors
     from kp_assistant.registry.aggregate import Peer
     from kp_assistant.registry.records import PartnershipGroup
-
-_FOLLOW_UP = re.compile(
-    r"^\s*(och|samt|men|än|också|även|and|what about|how about|also)\b[\s,]*", re.I
-)
-# A short message that opens with a preposition ("I Kenya?", "För 2021?") leans on the last one.
-_LEANING = re.compile(r"^\s*(i|in|för|for|med|with|på|at|under|during|inom|within)\b", re.I)
-# Words that point back at something the previous question named.
-_BACK_REFERENCE = re.compile(
-    r"\b(de|dem|deras|dess|där|dit|dom|they|them|their|there|its)\b", re.I
-)
-_NAME_OR_YEAR = re.compile(r"^[\s,]*([A-ZÅÄÖ][\w-]*|(19|20)\d\d)([\s,]+([A-ZÅÄÖ][\w-]*|och|and|"
-                           r"(19|20)\d\d))*[\s?.!]*$")
-
 
 def embedder_name(settings: Settings) -> str:
     """The name recorded in the index, known without loading the model."""
@@ -57,59 +48,6 @@ def embedder_name(settings: Settings) -> str:
             return "hashing-256"
 
 
-def contextualise(question: str, history: Sequence[str]) -> str:
-    """Read a short follow-up ("Och i Kenya?") as a variation of the previous question.
-
-    Earlier follow-ups are resolved first, so a chain of them keeps its standalone question.
-    """
-    resolved: list[str] = []
-    for earlier in history:
-        resolved.append(_resolve(earlier, resolved[-1] if resolved else None))
-    return _resolve(question, resolved[-1] if resolved else None)
-
-
-def _resolve(question: str, previous: str | None) -> str:
-    """Rewrite only elliptical follow-ups; a complete question or small talk stays as it is."""
-    from kp_assistant.answering.intent import small_talk
-
-    if previous is None or small_talk(question) or small_talk(previous):
-        return question
-    words = question.split()
-    if _FOLLOW_UP.match(question) or (len(words) <= 3 and (
-            _LEANING.match(question) or _NAME_OR_YEAR.match(question))):
-        rest = _FOLLOW_UP.sub("", question).strip().rstrip("?").strip()
-        return f"{previous.strip().rstrip('?').strip()} {rest}?" if rest else question
-    if len(words) <= 6 and _BACK_REFERENCE.search(question):
-        from kp_assistant.answering.question import Question
-
-        # "Vad gjorde de sedan?": the names and years of the previous question fill the gap
-        prev = Question.parse(previous)
-        named = [w for w in re.findall(r"[\w-]+", previous)
-                 if w.lower() in prev.entities or w in prev.years]
-        if named:
-            return f"{question.strip().rstrip('?').strip()} ({', '.join(named)})?"
-    return question
-
-
-def _per_year(retriever: Retriever, q: Question, text: str, hits: list[Hit], k: int) -> list[Hit]:
-    """A question about several years gets the best passages for each year, interleaved.
-
-    One search for "juni 2019, maj 2021 och december 2022" tends to fill every slot from the
-    year the wording favours; a search per year finds each decision's own document.
-    """
-    per_year = []
-    for year in dict.fromkeys(q.years):
-        others = [y for y in q.years if y != year]
-        query = " ".join(w for w in text.split() if w.strip(",.?") not in others)
-        per_year.append(retriever.search(query, k=max(2, k // len(q.years))))
-    merged: dict[str, Hit] = {}
-    for rank in range(k):
-        for ranking in [*per_year, hits]:
-            if rank < len(ranking):
-                merged.setdefault(ranking[rank].chunk.id, ranking[rank])
-    return list(merged.values())[:k]
-
-
 class Assistant:
     def __init__(self, store: Store, embedder: Embedder | Callable[[], Embedder],
                  settings: Settings | None = None, *, embedder_id: str | None = None) -> None:
@@ -121,6 +59,8 @@ class Assistant:
         self._stop = threading.Event()  # ends a running ingest at its next file
         self._writer: Writer | None = None
         self._vectors: SentenceVectors | None = None
+        self._warming: threading.Thread | None = None
+        self._warm_again = False
         self.embedder_id = embedder_id or (
             embedder.name if isinstance(embedder, Embedder) else embedder_name(self.settings)
         )
@@ -207,6 +147,8 @@ class Assistant:
         if self.store.is_empty():
             raise EmptyIndex(str(self.store.index_dir))
         self.store.check_embedder(self.embedder_id)
+        from kp_assistant.answering.followup import contextualise
+
         resolved = contextualise(question, history)
         started = time.perf_counter()
         from kp_assistant.answering.intent import detect_language, small_talk, small_talk_reply
@@ -216,6 +158,18 @@ class Assistant:
             text = small_talk_reply(kind, detect_language(question))
             reply = Answer(question=question, text=text, grounded=True)
             return self._timed(reply, question, question, started, time.perf_counter())
+        from kp_assistant.answering.parts import join_answers, split_parts
+
+        parts = split_parts(resolved)
+        if len(parts) > 1:  # "vem … och vad …": each part answered with its own citations
+            answers = [self._single(part) for part in parts]
+            joined = join_answers(resolved, parts, [a for a, _ in answers])
+            return self._timed(joined, question, resolved, started, answers[-1][1])
+        answer, retrieved = self._single(resolved)
+        return self._timed(answer, question, resolved, started, retrieved)
+
+    def _single(self, resolved: str) -> tuple[Answer, float]:
+        """The answer to one standalone question, and when its retrieval was done."""
         # imported here: `ingest` alone should not pay for the answer machinery at start-up
         from kp_assistant.answering.question import Question
         from kp_assistant.registry.aggregate import (
@@ -243,11 +197,10 @@ class Assistant:
 
             listed.related = related_citations(self.search(q)[0])
         if listed is not None:
-            return self._timed(listed, question, resolved, started, time.perf_counter())
+            return listed, time.perf_counter()
         hits, qvec = self.search(q)
         retrieved = time.perf_counter()
-        return self._timed(self.composer().compose(q, hits, qvec), question, resolved, started,
-                           retrieved)
+        return self.composer().compose(q, hits, qvec), retrieved
 
     def search(self, q: Question) -> tuple[list[Hit], Any]:
         """The passages the answer step reads for a parsed question, and the query's vector."""
@@ -259,23 +212,65 @@ class Assistant:
         k = s.top_k * 3 if q.wants_list else s.top_k
         hits = retriever.search(q.text, k=k, keyword_query=expand_query(q))
         if len(set(q.years)) > 1:
-            hits = _per_year(retriever, q, q.text, hits, k)
+            hits = per_year(retriever, q.years, q.text, hits, k)
         return hits, retriever.last_vector
 
     def composer(self, model: AnswerModel | None = None, *, dense_all: bool = False) -> Composer:
         """The answer step over this index; `model` overrides the configured one."""
         from kp_assistant.answering.compose import Composer
-        from kp_assistant.answering.evidence import SentenceVectors, load_model
+        from kp_assistant.answering.evidence import load_model
 
-        if self._vectors is None:  # sentence vectors are kept across questions
-            self._vectors = SentenceVectors(self.embedder)
         keyword = self.store.keyword()
         return Composer(keyword.df, len(keyword.ids),
                         model=model or load_model(self.settings.answer_model),
-                        vectors=self._vectors,
+                        vectors=self.sentence_vectors,
                         refusal_threshold=self.settings.refusal_threshold, dense_all=dense_all,
                         further_reading=self.settings.further_reading,
                         neighbour=self.store.next_chunk)
+
+    @property
+    def sentence_vectors(self) -> SentenceVectors:
+        """The evidence model's sentence vectors, kept across questions and in the index."""
+        from kp_assistant.answering.sentences import FILE_NAME, SentenceVectors
+
+        embedder = self.embedder  # first: it takes the lock itself
+        with self._lock:
+            if self._vectors is None:
+                self._vectors = SentenceVectors(embedder, path=self.store.index_dir / FILE_NAME)
+            return self._vectors
+
+    def warm_sentences(self, on_progress: Callable[[int, int], None] | None = None) -> int:
+        """Compute the vectors of every sentence of the index not yet known (see
+        `answering/sentences.py`); stops with a running ingest. Returns how many it made."""
+        from kp_assistant.answering.sentences import candidate_lines
+
+        lines = (ln for c in self.store.all_chunks() for _, ln in candidate_lines(c.text))
+        return self.sentence_vectors.warm(lines, stop=self._stop, on_progress=on_progress)
+
+    def warm_sentences_later(self) -> threading.Thread:
+        """`warm_sentences` in a background thread; asked again while it runs (after another
+        ingest), it goes over the index once more when done."""
+        with self._lock:
+            self._warm_again = True
+            if self._warming is not None and self._warming.is_alive():
+                return self._warming
+
+            def run() -> None:
+                while True:
+                    with self._lock:
+                        if not self._warm_again:
+                            self._warming = None
+                            return
+                        self._warm_again = False
+                    try:
+                        made = self.warm_sentences()
+                        log.info("sentence vectors: %d computed", made)
+                    except Exception as exc:  # an empty or damaged index: reported elsewhere
+                        log.debug("sentence vectors not computed: %s", exc)
+
+            self._warming = threading.Thread(target=run, name="kp-sentences", daemon=True)
+            self._warming.start()
+            return self._warming
 
     def _timed(self, answer: Answer, question: str, resolved: str, started: float,
                retrieved: float) -> Answer:

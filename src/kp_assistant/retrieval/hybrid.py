@@ -77,3 +77,23 @@ class Retriever:
             for cid, score in fused
             if cid in chunks
         ]
+
+
+def per_year(retriever: Retriever, years: Sequence[str], text: str, hits: list[Hit],
+             k: int) -> list[Hit]:
+    """A question about several years gets the best passages for each year, interleaved.
+
+    One search for "juni 2019, maj 2021 och december 2022" tends to fill every slot from the
+    year the wording favours; a search per year finds each decision's own document.
+    """
+    rankings = []
+    for year in dict.fromkeys(years):
+        others = [y for y in years if y != year]
+        query = " ".join(w for w in text.split() if w.strip(",.?") not in others)
+        rankings.append(retriever.search(query, k=max(2, k // len(years))))
+    merged: dict[str, Hit] = {}
+    for rank in range(k):
+        for ranking in [*rankings, hits]:
+            if rank < len(ranking):
+                merged.setdefault(ranking[rank].chunk.id, ranking[rank])
+    return list(merged.values())[:k]
