@@ -54,7 +54,7 @@ def _continuation(after: Sequence[str], *, lists_only: bool) -> list[str]:
     items = bool(after) and bool(_LIST_ITEM.match(after[0]))
     size = 0
     for ln in after[:MAX_LIST_LINES]:
-        if ln.startswith("#") or (items or lists_only) and not _LIST_ITEM.match(ln):
+        if ln.startswith("#") or ((items or lists_only) and not _LIST_ITEM.match(ln)):
             break
         if size + len(ln) > MAX_TAIL_CHARS and out:
             break

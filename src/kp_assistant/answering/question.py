@@ -202,7 +202,7 @@ class Question:
             wants_list=wants_list,
             asks_for_places=wants_list and bool(_ASKS_FOR_PLACES.search(text)),
             wants=_wants(text),
-            yes_no=bool(_YES_NO.match(text)),
+            yes_no=bool(_YES_NO.match(_last_sentence(text))),
         )
 
     def matched(self, tokens: Iterable[str], terms: Iterable[str] | None = None) -> set[str]:
@@ -234,6 +234,13 @@ def term_matches(term: str, token: str) -> bool:
 
 def _present(term: str, tokens: set[str]) -> bool:
     return term in tokens or any(term_matches(term, t) for t in tokens)
+
+
+def _last_sentence(text: str) -> str:
+    """The question itself when a message first says something about the asker: "Vår partner
+    ligger i Colombia. Kan den vara med?"."""
+    parts = [p for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p]
+    return parts[-1] if parts else text
 
 
 def _entities(text: str) -> list[str]:

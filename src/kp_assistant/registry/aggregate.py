@@ -11,9 +11,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kp_assistant.answering.evidence import GENERIC_NAMES
 from kp_assistant.answering.question import REFUSAL, Lang, Question
 from kp_assistant.embedding import Embedder
-from kp_assistant.answering.evidence import GENERIC_NAMES
 from kp_assistant.language.places import countries, countries_in, find_places, world_regions
 from kp_assistant.models import Answer, Citation
 from kp_assistant.registry.aggregate_both import answer_both, asks_both, both_sources
