@@ -185,7 +185,7 @@ class Assistant:
         groups = self.registry.partnerships()
         listed = None
         if q.wants_list:
-            listed = answer_from_registry(q, groups) or (
+            listed = answer_from_registry(q, groups, self._in_corpus) or (
                 answer_both(q, self.store.chunks_of(both_sources(q, self.store.first_chunks())))
                 if asks_both(q) else None
             )
@@ -201,6 +201,13 @@ class Assistant:
         hits, qvec = self.search(q)
         retrieved = time.perf_counter()
         return self.composer().compose(q, hits, qvec), retrieved
+
+    def _in_corpus(self, word: str) -> bool:
+        """Whether any indexed passage uses the word (stemmed as the keyword index does)."""
+        from kp_assistant.index.keyword import tokenize
+
+        df = self.store.keyword().df
+        return any(df.get(t, 0) > 0 for t in tokenize(word))
 
     def search(self, q: Question) -> tuple[list[Hit], Any]:
         """The passages the answer step reads for a parsed question, and the query's vector."""

@@ -8,7 +8,7 @@ a country, a partner or a Swedish party is answered by filtering it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kp_assistant.answering.evidence import GENERIC_NAMES
@@ -52,10 +52,18 @@ class Filters:
     names: frozenset[str]  # partner keys or Swedish parties named in the question
     years: frozenset[int]
     topic: tuple[tuple[str, ...], ...] = ()  # "arbetar med …": alternatives of words
+    unheld: frozenset[str] = frozenset()  # names the documents use that no partnership holds
 
 
-def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | None:
-    """What an aggregate question asks about, or None when the registry cannot answer it."""
+def filters_for(q: Question, groups: Sequence[PartnershipGroup],
+                in_corpus: Callable[[str], bool] | None = None) -> Filters | None:
+    """What an aggregate question asks about, or None when the registry cannot answer it.
+
+    `in_corpus` tells whether the documents use a word at all: a name they never use
+    ("Popayán") leaves the question to the passages, which refuse it; one they use that is
+    no party ("Partnerskapsportalen", a network) is context, and the registry still answers
+    if it finds partnerships for the rest.
+    """
     if not (q.wants_list or (q.wants == "count" and _COUNT_NOUNS.search(q.text))):
         return None
     found = find_places(q.text, {"country"})
@@ -71,8 +79,9 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | No
     # a name the registry does not hold ("Popayán", a network, a Swedish municipality with no
     # partnership found) is a condition no filter here can apply: listing without it would
     # answer another question, so the passages decide
-    if any(e not in understood and e.removesuffix("s") not in understood
-           and e not in GENERIC_NAMES and not _place_compound(e) for e in q.entities):
+    unheld = {e for e in q.entities if e not in understood and e.removesuffix("s") not in understood
+              and e not in GENERIC_NAMES and not _place_compound(e)}
+    if unheld and (in_corpus is None or not all(in_corpus(e) for e in unheld)):
         return None
     filters = Filters(
         frozenset(resolve_themes(q.text)),
@@ -82,6 +91,7 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup]) -> Filters | No
         # a question about a named partnership asks what it does: the topic is no filter
         () if names else tuple(alt for alt in (tuple(w for w in a if w not in named_words)
                                                for a in topic_words(q.text)) if alt),
+        frozenset(unheld),
     )
     # a year alone ("vilka fick medel 2020") is about grant lists, which the registry lacks
     if not (filters.themes or filters.countries or filters.names or filters.topic):
@@ -117,11 +127,14 @@ def select(q: Question, groups: Sequence[PartnershipGroup], f: Filters) -> list[
     return list(dict.fromkeys(out))
 
 
-def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup]) -> Answer | None:
-    f = filters_for(q, groups)
+def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup],
+                         in_corpus: Callable[[str], bool] | None = None) -> Answer | None:
+    f = filters_for(q, groups, in_corpus)
     if f is None:
         return None
     chosen = select(q, groups, f)
+    if not chosen and f.unheld:
+        return None  # "… inom TUSELOG": perhaps the passages say what the registry does not
     if not chosen:
         # the registry holds every partnership found, so none matching means none stated
         return Answer(question=q.text, text=REFUSAL[q.lang], grounded=False)
