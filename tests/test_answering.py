@@ -66,6 +66,8 @@ def test_a_pronoun_follow_up_takes_the_previous_names() -> None:
         ("Vilka kommuner arbetar med jämställdhet?", True),
         ("Which Swedish municipalities work with water?", True),
         ("Vilken kommun samarbetar med Masaka?", True),
+        ("Vilka organisationer får ansöka om ett partnerskap?", False),  # a rule says which
+        ("Vilka kommuner kan vi lära av?", True),
     ],
 )
 def test_list_routing_only_for_a_set_of_entities(text: str, is_list: bool) -> None:
@@ -87,6 +89,23 @@ def test_list_routing_only_for_a_set_of_entities(text: str, is_list: bool) -> No
 )
 def test_the_kind_of_fact_asked_for(text: str, wants: str) -> None:
     assert Question.parse(text).wants == wants
+
+
+@pytest.mark.parametrize(
+    ("text", "yes_no"),
+    [
+        ("Kostar det något att vara med i programmet?", True),
+        ("Går det att söka i augusti?", True),
+        ("Vår partner ligger i Colombia. Kan den vara med?", True),
+        ("Hur mycket kostar det?", False),
+        ("Vad kostar det att delta?", False),
+    ],
+)
+def test_yes_no_questions(text: str, yes_no: bool) -> None:
+    q = Question.parse(text)
+    assert q.yes_no is yes_no
+    if yes_no:
+        assert q.wants == "any"  # answered by a rule or a statement, not by an amount
 
 
 def test_a_name_compounded_with_a_noun_is_the_name() -> None:

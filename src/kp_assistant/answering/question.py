@@ -119,6 +119,13 @@ _YES_NO = re.compile(
     r"^\s*(kan|får|ska|måste|behöver|är|finns|gäller|can|may|must|should|is|are|does|do)\b",
     re.I,
 )
+# A question that starts with its verb and then its subject is a yes/no question ("Kostar det
+# något?", "Går det att …?", "Does it …" is covered above)
+_VERB_FIRST = re.compile(
+    r"^\s*(?!(vad|vem|vems|vilka|vilken|vilket|hur|när|var|varför|what|who|which|how|when|"
+    r"where|why)\b)[a-zåäö]+\s+(det|man|vi|ni|jag|du|de|den|detta|dessa|it|we|you|they|there)\b",
+    re.I,
+)
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 _ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
@@ -192,6 +199,8 @@ class Question:
         )
         glossary = glossary_entries()
         wants_list = asks_for_set(text)
+        last = _last_sentence(text)
+        yes_no = bool(_YES_NO.match(last) or _VERB_FIRST.match(last))
         return cls(
             text=text,
             lang=detect_language(text),
@@ -201,8 +210,9 @@ class Question:
             years=_YEAR.findall(text),
             wants_list=wants_list,
             asks_for_places=wants_list and bool(_ASKS_FOR_PLACES.search(text)),
-            wants=_wants(text),
-            yes_no=bool(_YES_NO.match(_last_sentence(text))),
+            # a yes/no question is answered by a rule or a statement, not by a fact of a kind
+            wants="any" if yes_no else _wants(text),
+            yes_no=yes_no,
         )
 
     def matched(self, tokens: Iterable[str], terms: Iterable[str] | None = None) -> set[str]:
