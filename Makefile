@@ -32,4 +32,5 @@ eval: setup
 	$(KP) eval ../shared/eval/dev/qa.jsonl --corpus ../shared/eval/dev/corpus
 
 clean:
-	rm -rf $(VENV) index/chroma index/keyword index/manifest.json index/eval-*
+	rm -rf $(VENV) index/chroma index/keyword index/manifest.json index/registry.json \
+		index/sentence_vectors.npz index/eval-*
