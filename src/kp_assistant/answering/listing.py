@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from kp_assistant.answering.citing import cite, display, passage, shorten
 from kp_assistant.answering.evidence import GENERIC_NAMES, Candidate
 from kp_assistant.answering.question import FRAME_WORDS, Lang, Question
+from kp_assistant.answering.refusal import respelled
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.language.places import find_places
 from kp_assistant.models import Answer
@@ -36,12 +38,18 @@ def list_answer(
     q: Question, scored: Sequence[Candidate], weights: Mapping[str, float]
 ) -> Answer | None:
     topic = topic_terms(q, weights)
-    names = [_stem(e) for e in q.entities if e not in GENERIC_NAMES]
+    # countries are alternatives ("i Guatemala eller Colombia"); any other name is a condition
+    # each line must meet ("partner till Popayán")
+    countries = {w.casefold() for m in find_places(q.text, {"country"}) for w in m.surface.split()}
+    named = [e for e in q.entities if e not in GENERIC_NAMES]
+    names = [_stem(e) for e in named]
+    required = [_stem(e) for e in named if e not in countries]
     needed = 0.35 * sum(topic.values())
     lines: dict[str, list[Candidate]] = {}
     for x in scored:
         if names:
-            if not any(n in x.matched for n in names):
+            if not any(n in x.matched for n in names) or not all(
+                    n in x.matched or _respelled_in(n, x) for n in required):
                 continue
         elif topic and sum(topic.get(t, 0.0) for t in x.matched) < needed:
             continue
@@ -70,6 +78,12 @@ def list_answer(
     return Answer(
         question=q.text, text=head + "\n" + "\n".join(body), grounded=True, citations=citations
     )
+
+
+def _respelled_in(name: str, x: Candidate) -> bool:
+    """The name, spelled another way, in the sentence or its heading ("Kherson", "Cherson")."""
+    words = set(re.findall(r"\w+", f"{x.hit.chunk.heading} {x.sentence}".lower()))
+    return respelled(name, words)
 
 
 def _stem(word: str) -> str:

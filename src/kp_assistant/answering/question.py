@@ -81,7 +81,9 @@ _EN_HINTS = frozenset(
     ]
 )
 _ASKS_FOR_PLACES = re.compile(
-    r"\b(kommuner|regioner|mottagare|municipalities|regions|vilka svenska|which swedish)\b", re.I
+    r"\b(kommuner|regioner|mottagare|municipalities|regions|vilka svenska|which swedish|"
+    r"vilken (svensk )?(kommun|region)|which (swedish )?(municipality|region))\b",
+    re.I,
 )
 _AMOUNT_Q = re.compile(
     r"\b(hur mycket|how much|belopp|summa|kostar|\w*budget)\w*"

@@ -59,10 +59,10 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup],
                 in_corpus: Callable[[str], bool] | None = None) -> Filters | None:
     """What an aggregate question asks about, or None when the registry cannot answer it.
 
-    `in_corpus` tells whether the documents use a word at all: a name they never use
-    ("Popayán") leaves the question to the passages, which refuse it; one they use that is
-    no party ("Partnerskapsportalen", a network) is context, and the registry still answers
-    if it finds partnerships for the rest.
+    `in_corpus` tells whether the documents use a word at all. A name the registry does not
+    hold leaves the question to the passages ("partner till Popayán", "inom TUSELOG"), unless
+    it is a genitive the documents use ("Partnerskapsportalens vägledning"): that says where
+    to look, and the registry still answers if it finds partnerships for the rest.
     """
     if not (q.wants_list or (q.wants == "count" and _COUNT_NOUNS.search(q.text))):
         return None
@@ -81,7 +81,10 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup],
     # answer another question, so the passages decide
     unheld = {e for e in q.entities if e not in understood and e.removesuffix("s") not in understood
               and e not in GENERIC_NAMES and not _place_compound(e)}
-    if unheld and (in_corpus is None or not all(in_corpus(e) for e in unheld)):
+    # only a name in the genitive ("Partnerskapsportalens vägledning") says where to look; any
+    # other may be the partner asked about ("partner till Popayán")
+    if unheld and (in_corpus is None or not all(
+            _genitive(e, q.text) and in_corpus(e) for e in unheld)):
         return None
     filters = Filters(
         frozenset(resolve_themes(q.text)),
@@ -97,6 +100,12 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup],
     if not (filters.themes or filters.countries or filters.names or filters.topic):
         return None
     return filters
+
+
+def _genitive(name: str, text: str) -> bool:
+    """The name stands in the genitive before a noun: "Portalens vägledning", "ICLD:s"."""
+    return re.search(rf"\b{re.escape(name)}\b\s+[a-zåäö]", text, re.I) is not None and (
+        name.endswith("s") or re.search(rf"\b{re.escape(name)}:s\b", text, re.I) is not None)
 
 
 def _place_compound(word: str) -> bool:
