@@ -102,9 +102,9 @@ _WHO_Q = re.compile(
     r"handläggare|chef|coordinator|manager|director|mayor|teacher|head)\w*\b",
     re.I,
 )
-# "sista dag" and its compounds: the last day of something is a date
 # "när"/"when" asks for a time where a question or a clause of one starts; inside a clause it
-# is a conjunction ("Hur reagerade X när invånarna …")
+# is a conjunction ("Hur reagerade X när invånarna …"). "Sista dag" and its compounds: the
+# last day of something is a date.
 _WHEN_Q = re.compile(
     r"(^\s*|\b(och|samt|men|till|sedan|and|but|until|since)\s+|[,;]\s*)(när|when)\b"
     r"|\b(vilket (datum|år)|vilken månad|datum|sista \w*dag(en)?|what date|"
