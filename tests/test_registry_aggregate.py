@@ -77,6 +77,14 @@ def test_no_match_is_an_honest_refusal() -> None:
     assert answer.text == "Jag hittar inget svar på den frågan i dokumenten."
 
 
+def test_a_topic_no_partnership_shows_is_left_to_the_passages() -> None:
+    # the registry's themes come from the sentences that state a pair; a report may still
+    # describe the topic elsewhere, so the passages decide (and refuse an unknown topic)
+    q = Question.parse("Vilka partnerskap handlar om personer med funktionsnedsättning?")
+    assert filters_for(q, GROUPS) is not None
+    assert answer_from_registry(q, GROUPS) is None
+
+
 def test_questions_without_a_registry_filter_go_to_retrieval() -> None:
     for text in ("Kan en region söka?", "Vilka länder kan man samarbeta med?",
                  "Vilka kommuner fick medel i juni 2020?"):

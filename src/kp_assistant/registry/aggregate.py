@@ -142,8 +142,10 @@ def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup],
     if f is None:
         return None
     chosen = select(q, groups, f)
-    if not chosen and f.unheld:
-        return None  # "… inom TUSELOG": perhaps the passages say what the registry does not
+    if not chosen and (f.unheld or not (f.countries or f.names or f.years)):
+        # "… inom TUSELOG", "… om personer med funktionsnedsättning": perhaps the passages say
+        # what the registry does not (its themes come from the sentences that state a pair)
+        return None
     if not chosen:
         # the registry holds every partnership found, so none matching means none stated
         return Answer(question=q.text, text=REFUSAL[q.lang], grounded=False)
