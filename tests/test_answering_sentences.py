@@ -10,7 +10,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kp_assistant.answering.sentences import FILE_NAME, SentenceVectors, candidate_lines
+from kp_assistant.assistant import Assistant
 from kp_assistant.embedding import HashingEmbedder
+from kp_assistant.settings import Settings
 
 TEXTS = ["Kalix samarbetar med Masaka.", "Projektet handlar om plast.", "Det pågick i tre år."]
 
@@ -80,3 +82,20 @@ def test_candidate_lines_skip_headings_and_fragments() -> None:
     text = "# Rubrik\nKort rad\nEn mening som säger något om projektet.\n- en punkt i en lista"
     assert candidate_lines(text) == [(2, "En mening som säger något om projektet."),
                                      (3, "- en punkt i en lista")]
+
+
+def test_the_assistant_warms_every_sentence_of_its_index_once(
+    hashing_settings: Settings,
+) -> None:
+    assistant = Assistant.from_settings(hashing_settings)
+    assistant.ingest()
+    expected = {ln for c in assistant.store.all_chunks() for _, ln in candidate_lines(c.text)}
+    assert assistant.warm_sentences() == len(expected) > 0
+    assert (hashing_settings.index_dir / FILE_NAME).is_file()
+    again = Assistant.from_settings(hashing_settings)  # a new process on the same index
+    assert again.warm_sentences() == 0
+    thread = again.warm_sentences_later()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    answer = again.ask("Vad handlar partnerskapet om?")
+    assert answer.text  # answering still works on the warmed vectors

@@ -248,7 +248,8 @@ class Assistant:
 
     def warm_sentences(self, on_progress: Callable[[int, int], None] | None = None) -> int:
         """Compute the vectors of every sentence of the index not yet known (see
-        `answering/sentences.py`); stops with a running ingest. Returns how many it made."""
+        `answering/sentences.py`); stops early at shutdown (`stop_ingest`). Returns how many
+        it made."""
         from kp_assistant.answering.sentences import candidate_lines
 
         lines = (ln for c in self.store.all_chunks() for _, ln in candidate_lines(c.text))
