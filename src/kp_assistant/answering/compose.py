@@ -55,7 +55,7 @@ class Composer:
         *,
         model: AnswerModel | None = None,
         vectors: SentenceVectors | None = None,
-        max_sentences: int = 3,
+        max_sentences: int = 4,  # 3 and 5 measured too: docs/benchmarks.md
         refusal_threshold: float | None = None,
         dense_all: bool = False,
         further_reading: bool = False,
