@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -146,6 +147,14 @@ def serve_in_thread(app: Any, config: Any = None) -> Iterator[int]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def readable(stream: IO[bytes], timeout: float) -> bool:
+    """Whether a pipe has bytes (or its end) within `timeout` seconds; unlike select.select,
+    any file descriptor number works, however many files earlier tests left open."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(stream, selectors.EVENT_READ)
+        return bool(sel.select(timeout))
 
 
 def free_port() -> int:

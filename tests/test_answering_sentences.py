@@ -88,14 +88,17 @@ def test_the_assistant_warms_every_sentence_of_its_index_once(
     hashing_settings: Settings,
 ) -> None:
     assistant = Assistant.from_settings(hashing_settings)
-    assistant.ingest()
-    expected = {ln for c in assistant.store.all_chunks() for _, ln in candidate_lines(c.text)}
-    assert assistant.warm_sentences() == len(expected) > 0
-    assert (hashing_settings.index_dir / FILE_NAME).is_file()
     again = Assistant.from_settings(hashing_settings)  # a new process on the same index
-    assert again.warm_sentences() == 0
-    thread = again.warm_sentences_later()
-    thread.join(timeout=30)
-    assert not thread.is_alive()
-    answer = again.ask("Vad handlar partnerskapet om?")
-    assert answer.text  # answering still works on the warmed vectors
+    try:
+        assistant.ingest()
+        lines = {ln for c in assistant.store.all_chunks() for _, ln in candidate_lines(c.text)}
+        assert assistant.warm_sentences() == len(lines) > 0
+        assert (hashing_settings.index_dir / FILE_NAME).is_file()
+        assert again.warm_sentences() == 0
+        thread = again.warm_sentences_later()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        assert again.ask("Vad handlar partnerskapet om?").text  # answers from warmed vectors
+    finally:
+        assistant.store.close()
+        again.store.close()

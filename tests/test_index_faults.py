@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import shutil
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from conftest import CORPUS_FILES, hashing, write_files
+from conftest import CORPUS_FILES, hashing, readable, write_files
 from kp_assistant.assistant import Assistant
 from kp_assistant.cli import main
 from kp_assistant.embedding import HashingEmbedder
@@ -120,7 +119,7 @@ def wait_for_line(proc: subprocess.Popen[bytes], marker: bytes, timeout: float =
     while marker not in seen:
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"no {marker!r} from kp-assistant ingest: {seen[-500:]!r}"
-        ready, _, _ = select.select([proc.stderr], [], [], remaining)
+        ready = readable(proc.stderr, remaining)
         chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
         assert chunk or proc.poll() is None, f"ingest ended early: {seen[-500:]!r}"
         seen += chunk

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS_FILES, hashing, write_files
+from conftest import CORPUS_FILES, hashing, readable, write_files
 from kp_assistant.assistant import Assistant
 from kp_assistant.errors import KPError, ModelMismatch
 from kp_assistant.index.store import Store
@@ -432,7 +431,7 @@ def kill_mid_run(proc: subprocess.Popen[bytes], after_files: int, delay: float) 
     while seen.count(b" files, ") < after_files:
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"too little progress from kp-assistant ingest: {seen[-500:]!r}"
-        ready, _, _ = select.select([proc.stderr], [], [], remaining)
+        ready = readable(proc.stderr, remaining)
         chunk = os.read(proc.stderr.fileno(), 65536) if ready else b""
         assert chunk or proc.poll() is None, f"ingest ended early: {seen[-500:]!r}"
         seen += chunk

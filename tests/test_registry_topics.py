@@ -51,8 +51,11 @@ def test_a_word_no_document_uses_lists_no_partnership(tmp_path: Path) -> None:
     assert answer_from_registry(Question.parse(question), groups()) is None
     # ... which refuse it: no document uses the word
     assistant = Assistant.from_settings(hashing(tmp_path, write_files(tmp_path / "corpus", TEXTS)))
-    assert not assistant.ingest().failed
-    answer = assistant.ask(question)
+    try:
+        assert not assistant.ingest().failed
+        answer = assistant.ask(question)
+    finally:
+        assistant.store.close()
     assert not answer.grounded, answer.text
     assert answer.citations == []
 
