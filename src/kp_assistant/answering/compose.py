@@ -122,7 +122,7 @@ class Composer:
             topic = topic_terms(q, weights)
             unknown = [t for t in q.terms if t not in weights and t not in FRAME_WORDS]
             # a list about a topic no document mentions is empty, not "everything"
-            # and so is one about a name no document mentions ("… partner till Popayán?")
+            # and so is one about a name no document mentions ("… samarbetar med Arequipa?")
             listed = (None if (unknown and not topic) or feats[_NAMES_UNKNOWN] > 0
                       else list_answer(q, scored, weights))
             if listed is not None:

@@ -1,4 +1,4 @@
-"""Follow-up questions: an elliptical one ("Och i Kenya?", "Hur mycket fick de?") is read as
+"""Follow-up questions: an elliptical one ("Och i Kenya?", "Vad kostade det för dem?") is read as
 a variation of the previous question; a complete question or small talk stays as it is."""
 
 from __future__ import annotations

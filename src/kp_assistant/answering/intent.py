@@ -108,7 +108,7 @@ def small_talk_reply(kind: str, lang: Lang) -> str:
 
 
 # "Vilka organisationer får ansöka?": a modal verb followed by the verb itself, not by a
-# subject of its own ("… kan vi lära av?"), asks which kinds are allowed, which a rule says
+# subject of its own ("… kan vi fråga om råd?"), asks which kinds are allowed, which a rule says
 _ELIGIBLE = re.compile(
     r"\b(vilka|which|what)\s+(\w+\s+){0,2}" + _SET_NOUNS + r"\s+(får|kan|ska|måste|may|can|"
     r"must|are allowed to|are eligible to)\s+(?!(vi|ni|man|jag|du|de|dom|we|you|i|they|one)\b)"

@@ -38,8 +38,8 @@ def list_answer(
     q: Question, scored: Sequence[Candidate], weights: Mapping[str, float]
 ) -> Answer | None:
     topic = topic_terms(q, weights)
-    # countries are alternatives ("i Guatemala eller Colombia"); any other name is a condition
-    # each line must meet ("partner till Popayán")
+    # countries are alternatives ("i Peru eller Chile"); any other name is a condition
+    # each line must meet ("samarbetar med Arequipa")
     countries = {w.casefold() for m in find_places(q.text, {"country"}) for w in m.surface.split()}
     named = [e for e in q.entities if e not in GENERIC_NAMES]
     names = [_stem(e) for e in named]
@@ -81,7 +81,7 @@ def list_answer(
 
 
 def _respelled_in(name: str, x: Candidate) -> bool:
-    """The name, spelled another way, in the sentence or its heading ("Kherson", "Cherson")."""
+    """The name, spelled another way, in the sentence or its heading ("Kharkiv", "Charkiv")."""
     words = set(re.findall(r"\w+", f"{x.hit.chunk.heading} {x.sentence}".lower()))
     return respelled(name, words)
 

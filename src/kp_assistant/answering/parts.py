@@ -1,8 +1,8 @@
-"""Questions in several parts ("När inleddes förstudien, och när beviljades projektet?"):
+"""Questions in several parts ("När startade förstudien, och vem leder projektet?"):
 each part is answered on its own, with its own citations, and the answers are joined.
 
 A part starts where a coordinating conjunction is followed by a question word. A later part
-that names nothing borrows the names of the first ("… och vad var temat?" is about the
+that names nothing borrows the names of the first ("… och vilka deltog?" is about the
 partnership the first part named). A question with a list part stays whole: lists have their
 own answers.
 """
@@ -36,7 +36,7 @@ def split_parts(text: str) -> list[str]:
     # a list is answered whole, by the registry or over retrieval
     if first.wants_list or any(Question.parse(p).wants_list for p in pieces[1:]):
         return [text]
-    # names carry over; years do not ("… 2018, och vad gäller normalt?" asks about other years)
+    # names carry over; years do not ("… 2019, och hur är det i år?" asks about another year)
     named = [w for w in re.findall(r"[\w'’-]+", pieces[0]) if w.lower() in first.entities]
     parts = [pieces[0] + "?"]
     for piece in pieces[1:]:

@@ -103,7 +103,7 @@ _WHO_Q = re.compile(
     re.I,
 )
 # "när"/"when" asks for a time where a question or a clause of one starts; inside a clause it
-# is a conjunction ("Hur reagerade X när invånarna …"). "Sista dag" and its compounds: the
+# is a conjunction ("Vad hände när avtalet löpte ut?"). "Sista dag" and its compounds: the
 # last day of something is a date.
 _WHEN_Q = re.compile(
     r"(^\s*|\b(och|samt|men|till|sedan|and|but|until|since)\s+|[,;]\s*)(när|when)\b"
@@ -250,7 +250,7 @@ def _present(term: str, tokens: set[str]) -> bool:
 
 def _last_sentence(text: str) -> str:
     """The question itself when a message first says something about the asker: "Vår partner
-    ligger i Colombia. Kan den vara med?"."""
+    ligger i Peru. Kan den vara med?"."""
     parts = [p for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p]
     return parts[-1] if parts else text
 
@@ -262,7 +262,7 @@ def _entities(text: str) -> list[str]:
         if _SENTENCE_START.search(text[: m.start()]):
             continue
         word = re.sub(r"(:s|:n|'s|’s)$", "", m.group(0))
-        # "Shikabeta-skolan", "ICLD-projektet": a name compounded with a common noun
+        # "Nakuru-skolan", "SKR-projektet": a name compounded with a common noun
         word = _NOUN_TAIL.sub("", word)
         if tokenize(word) and word.lower() not in _SV_HINTS | _EN_HINTS:
             out.append(word.lower())

@@ -114,7 +114,7 @@ def _stem(word: str) -> str:
 
 def respelled(name: str, words: set[str]) -> bool:
     """A foreign name written another way in the passages: one letter apart in a name of six
-    letters or more ("Kherson" and "Cherson", "Kyiv" is too short to tell from other words)."""
+    letters or more ("Kharkiv" and "Charkiv", "Kyiv" is too short to tell from other words)."""
     if len(name) < 6 or not name.isalpha():
         return False
     return any(abs(len(w) - len(name)) <= 1 and len(w) >= 6 and _one_edit(name, w) for w in words)

@@ -60,9 +60,9 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup],
     """What an aggregate question asks about, or None when the registry cannot answer it.
 
     `in_corpus` tells whether the documents use a word at all. A name the registry does not
-    hold leaves the question to the passages ("partner till Popayán", "inom TUSELOG"), unless
-    it is a genitive the documents use ("Partnerskapsportalens vägledning"): that says where
-    to look, and the registry still answers if it finds partnerships for the rest.
+    hold leaves the question to the passages ("samarbetar med Arequipa", "inom ett nätverk"),
+    unless it is a genitive the documents use ("Handbokens exempel"): that says where to look,
+    and the registry still answers if it finds partnerships for the rest.
     """
     if not (q.wants_list or (q.wants == "count" and _COUNT_NOUNS.search(q.text))):
         return None
@@ -76,13 +76,13 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup],
     understood |= {w.casefold() for m in find_places(q.text, {"kommun", "region"})
                    if m.place.official in names for w in m.surface.split()}
     understood |= {w.casefold() for surface, _ in regions for w in surface.split()}
-    # a name the registry does not hold ("Popayán", a network, a Swedish municipality with no
+    # a name the registry does not hold ("Arequipa", a network, a Swedish municipality with no
     # partnership found) is a condition no filter here can apply: listing without it would
     # answer another question, so the passages decide
     unheld = {e for e in q.entities if e not in understood and e.removesuffix("s") not in understood
               and e not in GENERIC_NAMES and not _place_compound(e)}
-    # only a name in the genitive ("Partnerskapsportalens vägledning") says where to look; any
-    # other may be the partner asked about ("partner till Popayán")
+    # only a name in the genitive ("Handbokens exempel") says where to look; any
+    # other may be the partner asked about ("samarbetar med Arequipa")
     if unheld and (in_corpus is None or not all(
             _genitive(e, q.text) and in_corpus(e) for e in unheld)):
         return None
@@ -109,7 +109,7 @@ def _genitive(name: str, text: str) -> bool:
 
 
 def _place_compound(word: str) -> bool:
-    """A compound led by a place ("Ukrainanätverket", "Kenyaprojektet") describes something
+    """A compound led by a place ("Moldavienprojektet", "Kenyanätverket") describes something
     by the place; it is no name of a party."""
     return any(word.startswith(name) and len(word) - len(name) >= 4
                for p in countries() for name in (p.name.casefold(), p.official.casefold()))
@@ -143,7 +143,7 @@ def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup],
         return None
     chosen = select(q, groups, f)
     if not chosen and (f.unheld or not (f.countries or f.names or f.years)):
-        # "… inom TUSELOG", "… om personer med funktionsnedsättning": perhaps the passages say
+        # "… inom ett nätverk", "… om fiske": perhaps the passages say
         # what the registry does not (its themes come from the sentences that state a pair)
         return None
     if not chosen:
