@@ -246,14 +246,14 @@ class Assistant:
                 self._vectors = SentenceVectors(embedder, path=self.store.index_dir / FILE_NAME)
             return self._vectors
 
-    def warm_sentences(self, on_progress: Callable[[int, int], None] | None = None) -> int:
+    def warm_sentences(self) -> int:
         """Compute the vectors of every sentence of the index not yet known (see
         `answering/sentences.py`); stops early at shutdown (`stop_ingest`). Returns how many
         it made."""
         from kp_assistant.answering.sentences import candidate_lines
 
         lines = (ln for c in self.store.all_chunks() for _, ln in candidate_lines(c.text))
-        return self.sentence_vectors.warm(lines, stop=self._stop, on_progress=on_progress)
+        return self.sentence_vectors.warm(lines, stop=self._stop)
 
     def warm_sentences_later(self) -> threading.Thread:
         """`warm_sentences` in a background thread; asked again while it runs (after another

@@ -68,6 +68,7 @@ class Composer:
         self.max_sentences = max_sentences
         self.further_reading = further_reading
         self.neighbour = neighbour  # the next chunk of a document, for lists that run on
+        self._following: dict[str, list[str]] = {}
         self.dense_all = dense_all  # every candidate compared by the embedder (for fitting)
         self.threshold = (self.model.refusal.threshold if refusal_threshold is None
                           else refusal_threshold)
@@ -145,7 +146,12 @@ class Composer:
         return self._sentence_answer(q, chosen, scored, hits)
 
     def following(self, chunk: Chunk) -> list[str]:
-        return next_lines(chunk, self.neighbour(chunk)) if self.neighbour else []
+        """The lines after a chunk, read from the store once per chunk and question."""
+        if self.neighbour is None:
+            return []
+        if chunk.id not in self._following:
+            self._following[chunk.id] = next_lines(chunk, self.neighbour(chunk))
+        return self._following[chunk.id]
 
     # -- scoring --------------------------------------------------------------------------
 

@@ -57,10 +57,6 @@ class SentenceVectors:
         self._loaded = path is None
         self._unsaved = 0
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._cache)
-
     def get(self, texts: Sequence[str]) -> dict[str, NDArray[np.float32]]:
         self._load()
         keys = {t: _key(t) for t in texts}
