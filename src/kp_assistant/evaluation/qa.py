@@ -64,6 +64,9 @@ def score_answer(
         "answer": answer.text,
         "grounded": answer.grounded,
         "cited": cited,
+        # "doc.pdf:3": which page each citation points at, for reading regressions
+        "cited_pages": [f"{Path(c.source).name}:{c.page}" if c.page else Path(c.source).name
+                        for c in answer.citations],
         "gold_docs": gold,
         "latency_ms": answer.timings_ms.get("total", 0.0),
     }
@@ -81,6 +84,7 @@ def score_answer(
     page = item.get("gold_page")
     pdfs = [g for g in gold if g.lower().endswith(".pdf")]
     if page and pdfs:
+        row["gold_page"] = f"{pdfs[0]}:{page}"
         row["page_hit"] = any(
             Path(c.source).name == pdfs[0] and c.page == page for c in answer.citations[:TOP]
         )
