@@ -17,8 +17,8 @@ from kp_assistant.registry.aggregate import (
     asks_both,
     both_sources,
     filters_for,
-    find_peers,
 )
+from kp_assistant.registry.peers import find_peers
 from kp_assistant.registry.records import Mention, PartnershipGroup
 
 
@@ -69,6 +69,28 @@ def test_each_line_cites_its_sources() -> None:
     assert answer is not None and answer.grounded
     assert [c.source for c in answer.citations] == ["a.md", "b.md"]
     assert "[1]" in answer.text and "[2]" in answer.text
+
+
+def test_the_retrievers_order_decides_among_equal_matches() -> None:
+    q = Question.parse("Vilka svenska kommuner har partnerskap i Kenya?")
+    plain = answer_from_registry(q, GROUPS)
+    assert plain is not None and [c.source for c in plain.citations] == ["b.md", "c.md"]
+    # the passage about Machakos ranked first for the question: its line and source lead
+    ranked = answer_from_registry(q, GROUPS, ranks={"c.md-0": 0, "b.md-0": 5})
+    assert ranked is not None and [c.source for c in ranked.citations] == ["c.md", "b.md"]
+    assert ranked.text.splitlines()[1].startswith("- Robertsfors kommun")
+
+
+def test_sources_of_one_partnership_follow_the_retrievers_order() -> None:
+    mentions = tuple(Mention(src, None, f"Kalix och Masaka samarbetar ({src}).", f"{src}-0")
+                     for src in ("a.md", "e.md", "f.md"))
+    one = [PartnershipGroup(swedish=("Kalix kommun",), partner="Masaka", country="Uganda",
+                            themes=("plast",), years=(2020,), amounts=(), phases=(),
+                            sources=mentions)]
+    q = Question.parse("Vilka kommuner har partnerskap i Uganda?")
+    answer = answer_from_registry(q, one, ranks={"f.md-0": 0, "a.md-0": 1})
+    assert answer is not None
+    assert [c.source for c in answer.citations] == ["f.md", "a.md", "e.md"]
 
 
 def test_no_match_is_an_honest_refusal() -> None:

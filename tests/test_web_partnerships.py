@@ -16,7 +16,7 @@ import gradio as gr
 import pytest
 
 from kp_assistant.assistant import Assistant
-from kp_assistant.registry.aggregate import Peer
+from kp_assistant.registry.peers import Peer
 from kp_assistant.settings import Settings
 from kp_assistant.web.chat import build_ui
 from kp_assistant.web.partnerships import (

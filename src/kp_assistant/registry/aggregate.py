@@ -8,18 +8,16 @@ a country, a partner or a Swedish party is answered by filtering it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kp_assistant.answering.evidence import GENERIC_NAMES
 from kp_assistant.answering.question import REFUSAL, Lang, Question
-from kp_assistant.embedding import Embedder
 from kp_assistant.language.places import countries, countries_in, find_places, world_regions
 from kp_assistant.models import Answer, Citation
 from kp_assistant.registry.aggregate_both import answer_both, asks_both, both_sources
 from kp_assistant.registry.records import Mention, PartnershipGroup, filter_groups, partner_key
 from kp_assistant.registry.themes import (
-    embedding_themes,
     match_themes,
     mentions_topic,
     resolve_themes,
@@ -38,8 +36,8 @@ _HEAD = {
     "en": "{n} partnership{s} in {d} document{ds}:",
 }
 __all__ = [
-    "Filters", "Peer", "answer_both", "answer_from_registry", "answer_peers", "asks_both",
-    "both_sources", "filters_for", "find_peers", "is_peer_request", "line_for", "select",
+    "Filters", "answer_both", "answer_from_registry", "asks_both", "both_sources",
+    "cite_mention", "filters_for", "line_for", "select", "short",
 ]
 MAX_LINES = 25
 MAX_SOURCES = 4
@@ -137,11 +135,17 @@ def select(q: Question, groups: Sequence[PartnershipGroup], f: Filters) -> list[
 
 
 def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup],
-                         in_corpus: Callable[[str], bool] | None = None) -> Answer | None:
+                         in_corpus: Callable[[str], bool] | None = None,
+                         ranks: Mapping[str, int] | None = None) -> Answer | None:
+    """`ranks` are the retriever's ranks of chunks for the question (chunk id -> 0, 1, …):
+    among partnerships that match alike, and among the sentences of one, those in the
+    passages the retriever ranks higher come first."""
     f = filters_for(q, groups, in_corpus)
     if f is None:
         return None
     chosen = select(q, groups, f)
+    if ranks:
+        chosen = by_rank(chosen, f, ranks)
     if not chosen and (f.unheld or not (f.countries or f.names or f.years)):
         # "… inom ett nätverk", "… om fiske": perhaps the passages say
         # what the registry does not (its themes come from the sentences that state a pair)
@@ -154,17 +158,19 @@ def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup],
     for g in chosen[:MAX_LINES]:
         refs = []
         # per document the first sentence that states the pair: each is a place to read more
-        per_doc = {m.source: m for m in reversed(g.sources)}
-        per_doc |= {m.source: m for m in reversed(g.sources) if m.states}
-        cited = [per_doc[d] for d in g.documents][:MAX_SOURCES]
+        sources = _ranked(g.sources, ranks or {})
+        per_doc = {m.source: m for m in reversed(sources)}
+        per_doc |= {m.source: m for m in reversed(sources) if m.states}
+        cited = list(dict.fromkeys(per_doc[m.source] for m in sources))[:MAX_SOURCES]
         for m in cited:
-            citations.append(_cite(m, len(citations) + 1))
+            citations.append(cite_mention(m, len(citations) + 1))
             refs.append(f"[{len(citations)}]")
         line = f"- {line_for(g, q.lang, cited[0])} {''.join(refs)}"
-        if (f.themes or f.topic) and (shown := theme_mention(g, f)) and shown != cited[0]:
-            citations.append(_cite(shown, len(citations) + 1))
+        if (f.themes or f.topic) and (shown := theme_mention(g, f, ranks)) \
+                and shown != cited[0]:
+            citations.append(cite_mention(shown, len(citations) + 1))
             label = "tema" if q.lang == "sv" else "theme"
-            line += f"; {label}: «{_short(shown.sentence)}» [{len(citations)}]"
+            line += f"; {label}: «{short(shown.sentence)}» [{len(citations)}]"
         lines.append(line)
     docs = len({m.source for g in chosen for m in g.sources})
     head = _HEAD[q.lang].format(
@@ -185,9 +191,31 @@ def answer_from_registry(q: Question, groups: Sequence[PartnershipGroup],
     )
 
 
-def theme_mention(g: PartnershipGroup, f: Filters) -> Mention | None:
-    """The first sentence about the partnership that shows the asked theme or topic."""
-    for m in g.sources:
+def by_rank(chosen: Sequence[PartnershipGroup], f: Filters,
+            ranks: Mapping[str, int]) -> list[PartnershipGroup]:
+    """Partnerships in order of how many asked themes they share, then of the best retrieval
+    rank of a sentence about them: the retriever has read the question, the registry not."""
+    def shared(g: PartnershipGroup) -> int:
+        return len(f.themes & set(g.themes)) + (theme_mention(g, f) is not None)
+
+    def best(g: PartnershipGroup) -> int:
+        return min((ranks[m.chunk_id] for m in g.sources if m.chunk_id in ranks),
+                   default=len(ranks))
+
+    themed = bool(f.themes or f.topic)
+    return sorted(chosen, key=lambda g: (-shared(g) if themed else 0, best(g)))
+
+
+def _ranked(mentions: Sequence[Mention], ranks: Mapping[str, int]) -> list[Mention]:
+    """Mentions in passages the retriever found first, by its rank; the others as they were."""
+    return sorted(mentions, key=lambda m: ranks.get(m.chunk_id, len(ranks)))
+
+
+def theme_mention(g: PartnershipGroup, f: Filters,
+                  ranks: Mapping[str, int] | None = None) -> Mention | None:
+    """The sentence about the partnership that shows the asked theme or topic: the first in
+    the retriever's order when `ranks` is given."""
+    for m in _ranked(g.sources, ranks or {}):
         if (f.topic and mentions_topic(m.sentence, f.topic)) or (
             f.themes & set(match_themes(m.sentence))
         ):
@@ -251,98 +279,12 @@ def _is_region(party: str) -> bool:
     return party.startswith("Region ") or party.endswith("regionen")
 
 
-# -- peer finder ----------------------------------------------------------------------------
-
-_PEER = re.compile(
-    r"\b(vi vill|vi planerar|vi funderar|vi behöver|vi försöker|vår utmaning|vårt problem|"
-    r"lära av|liknande|we want|we plan|we need|our challenge|learn from|similar)\b",
-    re.I,
-)
-
-
-@dataclass(frozen=True)
-class Peer:
-    group: PartnershipGroup
-    shared: tuple[str, ...]  # themes the challenge and the partnership share
-    passage: Mention
-    score: float
-
-
-def is_peer_request(text: str) -> bool:
-    return bool(_PEER.search(text))
-
-
-def find_peers(
-    challenge: str, groups: Sequence[PartnershipGroup], embedder: Embedder | None, k: int = 8
-) -> list[Peer]:
-    """Partnerships that worked on something like the challenge, best first.
-
-    Score: shared themes (taxonomy, or the embedding's closest theme) plus the best
-    similarity between the challenge and a sentence about the partnership.
-    """
-    wanted = set(match_themes(challenge))
-    if embedder is not None and embedder.semantic and not wanted:
-        wanted |= set(embedding_themes([challenge], embedder)[0])
-    # words the challenge names that the taxonomy may lack ("om biodling")
-    topic = topic_words(challenge)
-    on_topic = {g.key for g in groups
-                if topic and any(mentions_topic(m.sentence, topic) for m in g.sources)}
-    candidates = [g for g in groups if g.key in on_topic or wanted & set(g.themes)]
-    candidates = candidates or list(groups)
-    if not candidates:
-        return []
-    sims: list[list[float]] = [[0.0] * len(g.sources) for g in candidates]
-    if embedder is not None and embedder.semantic:
-        flat = [m.sentence for g in candidates for m in g.sources]
-        q = embedder.embed_queries([challenge])[0]
-        scores = embedder.embed_passages(flat) @ q
-        it = iter(scores.tolist())
-        sims = [[next(it) for _ in g.sources] for g in candidates]
-    peers = []
-    for g, sim in zip(candidates, sims, strict=True):
-        best = max(range(len(sim)), key=sim.__getitem__)
-        shared = tuple(t for t in g.themes if t in wanted)
-        if g.key in on_topic:
-            shared += tuple(" ".join(alt) for alt in topic if " ".join(alt) not in shared)
-        peers.append(Peer(g, shared, g.sources[best], len(shared) + sim[best]))
-    peers.sort(key=lambda p: -p.score)
-    return peers[:k]
-
-
-def answer_peers(
-    q: Question, groups: Sequence[PartnershipGroup], embedder: Embedder | None
-) -> Answer | None:
-    peers = find_peers(q.text, groups, embedder, k=5)
-    peers = [p for p in peers if p.shared]
-    if not peers:
-        return None
-    citations: list[Citation] = []
-    lines = []
-    for p in peers:
-        m = p.passage
-        citations.append(_cite(m, len(citations) + 1, round(p.score, 3)))
-        label = "delade teman" if q.lang == "sv" else "shared themes"
-        where = f" ({p.group.country})" if p.group.country else ""
-        lines.append(
-            f"- {' + '.join(p.group.swedish)} – {p.group.partner}{where}; "
-            f"{label}: {', '.join(p.shared)}: «{_short(m.sentence)}» [{len(citations)}]"
-        )
-    head = (
-        "Partnerskap som har arbetat med något liknande:"
-        if q.lang == "sv"
-        else "Partnerships that worked on something similar:"
-    )
-    return Answer(
-        question=q.text, text="\n".join([head, *lines]), grounded=True, citations=citations
-    )
-
-
-def _cite(m: Mention, n: int, score: float = 1.0) -> Citation:
+def cite_mention(m: Mention, n: int, score: float = 1.0) -> Citation:
     """A registry passage as a citation; registry matches are exact, hence score 1."""
     return Citation(n=n, source=m.source, page=m.page, chunk_id=m.chunk_id, quote=m.sentence,
                     score=score)
 
 
-def _short(text: str, limit: int = 220) -> str:
+def short(text: str, limit: int = 220) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"

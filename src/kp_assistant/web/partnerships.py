@@ -27,7 +27,7 @@ from kp_assistant.web.markup import escape as _escape
 
 if TYPE_CHECKING:
     from kp_assistant.assistant import Assistant
-    from kp_assistant.registry.aggregate import Peer
+    from kp_assistant.registry.peers import Peer
 
 logger = logging.getLogger(__name__)
 
