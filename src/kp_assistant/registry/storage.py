@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from kp_assistant.answering.rules import CountryList, extract_country_lists
 from kp_assistant.embedding import Embedder
 from kp_assistant.index.manifest import Signature, atomic_write, signature
 from kp_assistant.models import Chunk
@@ -23,6 +24,7 @@ class RegistryFile:
     def __init__(self, index_dir: Path) -> None:
         self.path = Path(index_dir) / FILE_NAME
         self._groups: list[PartnershipGroup] | None = None
+        self._lists: list[CountryList] = []
         self._seen: Signature | None = None
 
     def stale(self, fingerprint: str) -> bool:
@@ -49,21 +51,35 @@ class RegistryFile:
         """Extract every partnership from all chunks at once; documents inform each other."""
         ordered = sorted(chunks, key=lambda c: c.id)
         payload = json.loads(registry.to_json(registry.extract(ordered, embedder)))
+        # the lists of countries a partner may be in, for questions about eligibility
+        payload["country_lists"] = [u.to_json() for u in extract_country_lists(ordered)]
         payload["fingerprint"] = fingerprint
         atomic_write(self.path, json.dumps(payload, ensure_ascii=False))
         self._groups = None
 
     def partnerships(self) -> list[PartnershipGroup]:
         """Every partnership saved, merged across documents; [] if none was saved."""
+        self._read()
+        return self._groups or []
+
+    def country_lists(self) -> list[CountryList]:
+        """Every list of countries found in the documents; [] if none was saved."""
+        self._read()
+        return self._lists
+
+    def _read(self) -> None:
         seen = signature(self.path)
-        if self._groups is None or seen != self._seen:  # re-extracted by another run
-            try:
-                records = registry.from_json(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                records = []
-            self._groups, self._seen = registry.merge(records), seen
-        return self._groups
+        if self._groups is not None and seen == self._seen:
+            return
+        # read anew: re-extracted by another run
+        try:
+            text = self.path.read_text(encoding="utf-8")
+            records = registry.from_json(text)
+            lists = [CountryList.from_json(d) for d in json.loads(text).get("country_lists", [])]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            records, lists = [], []
+        self._groups, self._lists, self._seen = registry.merge(records), lists, seen
 
     def reset(self) -> None:
         self.path.unlink(missing_ok=True)
-        self._groups = None
+        self._groups, self._lists = None, []
