@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from conftest import hashing, write_files
 from kp_assistant.assistant import Assistant
 from kp_assistant.index.store import Store
 from kp_assistant.settings import Settings
@@ -89,3 +91,29 @@ def test_a_list_is_quoted_whole_even_past_the_end_of_its_chunk() -> None:
     # the next page is another place to cite: the list is not carried over onto it
     assert next_lines(first, chunk(1, second.text, page=3)) == []
     assert passage(lead) == "Avtalet pekar ut flera områden: - kultur"
+
+
+HISTORY = """# Vara och Kisumu
+
+Vara kommun och Kisumu i Kenya har samarbetat länge.
+
+## Historik
+
+Hösten 2021 reste en delegation från Vara till Kisumu för en förstudie om vatten.
+Under 2019 skrev Vara och Kisumu en avsiktsförklaring om samarbete.
+År 2023 beviljade ICLD Vara och Kisumu ett treårigt projekt om dricksvatten.
+Projektet i Vara och Kisumu avslutades enligt plan våren 2026.
+Kisumu ligger vid Victoriasjön.
+"""
+
+
+def test_a_change_over_time_is_told_in_dated_steps_in_order(tmp_path: Path) -> None:
+    corpus = write_files(tmp_path / "corpus", {"vara_kisumu.md": HISTORY})
+    assistant = Assistant.from_settings(hashing(tmp_path, corpus))
+    assistant.ingest()
+    answer = assistant.ask("Hur har samarbetet mellan Vara och Kisumu utvecklats över tid?")
+    assert answer.grounded, answer.text
+    years = [int(y) for y in re.findall(r"\b20\d\d\b", answer.text)]
+    assert len(set(years)) >= 3, answer.text  # more steps than a short answer would give
+    assert years == sorted(years), answer.text
+    assert "Victoriasjön" not in answer.text

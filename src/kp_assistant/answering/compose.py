@@ -9,6 +9,7 @@ as possibly related.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ from kp_assistant.answering.citing import (
     similar,
 )
 from kp_assistant.answering.evidence import (
+    FEATURES,
     AnswerModel,
     Candidate,
     candidates,
@@ -35,14 +37,17 @@ from kp_assistant.answering.refusal import FEATURES as REFUSAL_FEATURES
 from kp_assistant.answering.refusal import no_typed_fact, refusal_features
 from kp_assistant.answering.rules import CountryList, country_rule_answer
 from kp_assistant.answering.sentences import SentenceVectors
-from kp_assistant.answering.types import type_fit
+from kp_assistant.answering.types import DATE, type_fit
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Answer, Chunk, Citation, Hit
 
 DENSE_CANDIDATES = 16  # sentences compared with the question by the embedder
+OVER_TIME_EXTRA = 2  # further sentences for a change over time, each bringing a new date
+_YEARS = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 TOP_CITED = 5
 FURTHER_SHARE = 0.5  # the answer's sources reach at least as far down as retrieval's first five
 _NAMES_UNKNOWN = REFUSAL_FEATURES.index("names_unknown")
+_NAMES_MISSING = FEATURES.index("names_missing_chunk")
 
 
 class Composer:
@@ -178,6 +183,9 @@ class Composer:
         best = scored[0].score if scored else 0.0
         multi_year = len(set(q.years)) > 1
         limit = max(self.max_sentences, len(set(q.years)))
+        if q.over_time:  # a change is told by its steps, each with its date
+            limit = max(limit, self.max_sentences + OVER_TIME_EXTRA)
+        when: set[str] = set()  # the dates the chosen sentences give
         for x in scored:
             if len(chosen) >= limit or x.score < 0.3 * best:
                 break
@@ -185,8 +193,13 @@ class Composer:
             dated = {y for c in chosen for y in q.years if y in _chunk_text(c)}
             new_year = (multi_year and not years <= dated
                         and (q.wants == "any" or type_fit(q, x.sentence) > 0))
-            # a weaker sentence still counts when it is the only one about an asked year
-            if x.score < 0.5 * best and not new_year:
+            # a date counts only in a passage about what was asked (its names, if any)
+            dates = _dates(x.sentence) if q.over_time and not x.features[_NAMES_MISSING] \
+                else set()
+            new_date = bool(dates - when)
+            # a weaker sentence still counts when it is the only one about an asked year,
+            # or, for a change over time, when it dates a step not yet told
+            if x.score < 0.5 * best and not (new_year or new_date):
                 continue
             twin = next((c for c in chosen if similar(x.sentence, c.sentence)), None)
             if twin is not None:
@@ -195,14 +208,15 @@ class Composer:
                     twin.also.append(x)  # cite every document that states it
                 continue
             gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
-            if chosen and gain <= 0 and type_fit(q, x.sentence) == 0:
+            if chosen and gain <= 0 and type_fit(q, x.sentence) == 0 and not new_date:
                 continue
             # several years asked for: a further sentence must bring one not yet covered
             if multi_year and chosen and dated < set(q.years) and not new_year:
                 continue
             chosen.append(x)
             covered |= x.matched
-        return chosen
+            when |= dates
+        return _in_time_order(chosen) if q.over_time else chosen
 
     def _sentence_answer(
         self, q: Question, chosen: Sequence[Candidate], scored: Sequence[Candidate],
@@ -254,6 +268,20 @@ def _further(citations: Sequence[Citation], scored: Sequence[Candidate]) -> list
                             page=h.chunk.page, chunk_id=h.chunk.id, quote=best.sentence,
                             score=h.score, title=h.chunk.title))
     return out
+
+
+def _dates(sentence: str) -> set[str]:
+    return {m.group(0).lower() for m in DATE.finditer(sentence)}
+
+
+def _in_time_order(chosen: Sequence[Candidate]) -> list[Candidate]:
+    """Sentences without a year first (they say what changed), then by the first year each
+    gives, the earliest first."""
+    def first_year(x: Candidate) -> int:
+        years = [int(y) for y in _YEARS.findall(x.sentence)]
+        return min(years) if years else 0
+
+    return sorted(chosen, key=first_year)
 
 
 def _chunk_text(x: Candidate) -> str:

@@ -129,6 +129,13 @@ _VERB_FIRST = re.compile(
     re.I,
 )
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+# A question about how something changed: its answer is a sequence of dated statements
+_OVER_TIME = re.compile(
+    r"\b(förändr\w*|ändrat\w*|ändrats|utvecklat\w*|utvecklats|utvecklades|vuxit fram|"
+    r"växt fram|över tid|genom åren|med åren|"
+    r"chang(ed|es)|evolved|developed|over time|over the years|through the years)\b",
+    re.I,
+)
 _ENTITY = re.compile(r"\b[A-ZÅÄÖ][\w'’-]*\w")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+)$")
 _NOUN_TAIL = re.compile(r"(-[a-zåäö]+)+$")
@@ -193,6 +200,7 @@ class Question:
     asks_for_places: bool  # "vilka kommuner …": the answer is a list of municipalities
     wants: Wants
     yes_no: bool = False  # "Kan en region söka?": answered by a rule
+    over_time: bool = False  # "Hur har … förändrats?": answered by dated statements in order
 
     @classmethod
     def parse(cls, text: str) -> Question:
@@ -215,6 +223,7 @@ class Question:
             # a yes/no question is answered by a rule or a statement, not by a fact of a kind
             wants="any" if yes_no else _wants(text),
             yes_no=yes_no,
+            over_time=bool(_OVER_TIME.search(text)),
         )
 
     def matched(self, tokens: Iterable[str], terms: Iterable[str] | None = None) -> set[str]:
