@@ -17,6 +17,7 @@ PACKAGED_MINILM = "all-MiniLM-L6-v2"
 # weight 1 scored hit@5 0.85, keyword search alone 0.95, dense weight 0.2 also 0.95
 # (docs/benchmarks.md). Used when that model is chosen and no dense weight is given.
 PACKAGED_MINILM_DENSE_WEIGHT = 0.2
+HASHING_REFUSAL_THRESHOLD = 0.6  # see Settings._threshold_for_hashing
 
 
 class Settings(BaseSettings):
@@ -159,6 +160,16 @@ class Settings(BaseSettings):
             and self.embedding_model.removeprefix("sentence-transformers/") == PACKAGED_MINILM
         ):
             self.dense_weight = PACKAGED_MINILM_DENSE_WEIGHT
+        return self
+
+    @model_validator(mode="after")
+    def _threshold_for_hashing(self) -> Settings:
+        # The shipped refusal threshold is chosen on the packaged model's evidence scores. The
+        # hashing test backend has no sentence similarities and ranks passages by hashed
+        # words, so its scores sit lower: answerable questions of its tests reach refusal
+        # probabilities of 0.3-0.45, unanswerable ones 0.8 and more.
+        if self.embedding_backend == "hashing" and self.refusal_threshold is None:
+            self.refusal_threshold = HASHING_REFUSAL_THRESHOLD
         return self
 
 

@@ -80,6 +80,14 @@ class Composer:
         self.threshold = (self.model.refusal.threshold if refusal_threshold is None
                           else refusal_threshold)
 
+    @property
+    def semantic(self) -> bool:
+        """Whether sentence similarities are known, and on the scale the model was fitted
+        with (another model's similarities are on another scale)."""
+        return (self.vectors is not None and self.vectors.embedder.semantic
+                and self.model.meta.get("embedder", self.vectors.embedder.name)
+                == self.vectors.embedder.name)
+
     def idf(self, term: str) -> float:
         return math.log(1 + (self.n_docs + 1) / (self.df.get(term, 0) + 0.5))
 
@@ -92,10 +100,7 @@ class Composer:
         featurise(q, cands, weights, None, {})
         self._score(cands)  # without sentence similarity first: it costs an embedding each
         cands.sort(key=lambda c: -c.score)
-        # similarities of another model than the one fitted with are on another scale
-        semantic = (self.vectors is not None and self.vectors.embedder.semantic
-                    and self.model.meta.get("embedder", self.vectors.embedder.name)
-                    == self.vectors.embedder.name)
+        semantic = self.semantic
         if self.vectors is not None and semantic and qvec is not None and cands:
             head = cands if self.dense_all else cands[:DENSE_CANDIDATES]
             featurise(q, head, weights, qvec, self.vectors.get([c.sentence for c in head]))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from kp_assistant.answering.question import Question
+from kp_assistant.answering.question import Question, detect_language
 from kp_assistant.answering.sentences import candidate_lines
 from kp_assistant.answering.types import has_rule, type_fit
 from kp_assistant.index.keyword import tokenize
@@ -31,7 +31,7 @@ from kp_assistant.models import Hit
 FEATURES = (
     "dense", "dense_context", "coverage", "heading_coverage", "neighbour_coverage",
     "names_missing", "names_missing_chunk", "years_missing", "type_fit", "type_missing",
-    "rule_fit", "rank", "dense_rank", "keyword_rank", "length",
+    "rule_fit", "rank", "dense_rank", "keyword_rank", "length", "other_language",
 )
 
 
@@ -152,12 +152,21 @@ def featurise(
             1.0 / (1 + c.hit.dense_rank) if c.hit.dense_rank else 0.0,
             1.0 / (1 + c.hit.keyword_rank) if c.hit.keyword_rank else 0.0,
             math.log(1 + len(c.sentence.split())),
+            # words are not matched across languages: a passage in the other language
+            # covers the question less than it answers it
+            float(passage_language(c.hit.chunk.id, c.hit.chunk.text) != q.lang),
         ]
 
 
 # The programme, its funder, Sweden and the languages of the documents: capitalised, but no
 # name a passage must contain to answer
 GENERIC_NAMES = frozenset({"icld", "sida", "sverige", "sweden", "swedish", "english", "faq"})
+
+
+@lru_cache(maxsize=8192)
+def passage_language(chunk_id: str, text: str) -> str:
+    """The language of a passage, by the same identifier as the question's (per chunk)."""
+    return detect_language(text[:600])
 
 
 def _missing(names: Sequence[str], text: str) -> float:

@@ -155,7 +155,8 @@ FRAME_WORDS = frozenset(
 _QUESTION_WORDS = frozenset(
     tokenize(
         "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
-        "måste ska skulle stor stort stora länge enligt underlaget dokumenten dokumentet stämmer "
+        "måste ska skulle gör gjorde göra stor stort stora länge enligt underlaget dokumenten "
+        "dokumentet stämmer "
         "fortfarande gäller idag dag vår vårt våra vi oss olika förekommer förekomma nämns "
     "omnämns "
         "which what how long many much who whom whose when where why does did do can could should "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from kp_assistant.answering.evidence import FEATURES as EVIDENCE
 from kp_assistant.answering.evidence import GENERIC_NAMES, Candidate, entity_in
 from kp_assistant.answering.question import FRAME_WORDS, Question
 from kp_assistant.index.keyword import tokenize
@@ -20,9 +21,12 @@ from kp_assistant.models import Hit
 FEATURES = (
     "best", "top3", "best_coverage", "best_dense", "names_unknown", "names_missing_best",
     "years_missing", "type_missing", "unknown_terms", "attribute_missing", "yes_no",
+    "other_language",
 )
 # positions of the evidence features read here (see evidence.FEATURES)
-_DENSE, _NAMES_CHUNK, _YEARS_CHUNK, _TYPE_FIT = 0, 6, 7, 8
+_DENSE, _NAMES_CHUNK, _YEARS_CHUNK, _TYPE_FIT, _OTHER_LANGUAGE = (
+    EVIDENCE.index(f) for f in ("dense", "names_missing_chunk", "years_missing", "type_fit",
+                                "other_language"))
 
 
 def refusal_features(
@@ -55,6 +59,8 @@ def refusal_features(
         sum(idf.get(t, 0.0) for t in q.terms if t not in known) / total,
         _attribute_missing(q, top, names, idf),
         float(q.yes_no),
+        # the best evidence in the other language: its words say less than its meaning
+        sum(c.features[_OTHER_LANGUAGE] for c in top) / len(top) if top else 0.0,
     ]
 
 
