@@ -117,3 +117,18 @@ def test_a_change_over_time_is_told_in_dated_steps_in_order(tmp_path: Path) -> N
     assert len(set(years)) >= 3, answer.text  # more steps than a short answer would give
     assert years == sorted(years), answer.text
     assert "Victoriasjön" not in answer.text
+
+
+def test_strong_evidence_from_a_second_document_is_cited_too(tmp_path: Path) -> None:
+    corpus = write_files(tmp_path / "corpus", {
+        "regler.md": "# Regler\n\nStyrgruppen ska ha politiker från majoriteten och "
+                     "oppositionen samt ledande tjänstepersoner.\n",
+        "handbok.md": "# Handbok\n\nStyrgruppen består av förtroendevalda från styrande "
+                      "partier och opposition, med chefer från båda kommunerna.\n",
+        "annat.md": "# Annat\n\nKisumu ligger vid Victoriasjön i Kenya.\n",
+    })
+    assistant = Assistant.from_settings(hashing(tmp_path, corpus))
+    assistant.ingest()
+    answer = assistant.ask("Vilka ska ingå i styrgruppen?")
+    assert answer.grounded, answer.text
+    assert {c.source for c in answer.citations} == {"regler.md", "handbok.md"}, answer.text

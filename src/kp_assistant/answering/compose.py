@@ -42,6 +42,7 @@ from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Answer, Chunk, Citation, Hit
 
 DENSE_CANDIDATES = 16  # sentences compared with the question by the embedder
+OTHER_DOCUMENT_SHARE = 0.7  # of the best score, for a sentence whose document is new
 OVER_TIME_EXTRA = 2  # further sentences for a change over time, each bringing a new date
 _YEARS = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 TOP_CITED = 5
@@ -213,7 +214,12 @@ class Composer:
                     twin.also.append(x)  # cite every document that states it
                 continue
             gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
-            if chosen and gain <= 0 and type_fit(q, x.sentence) == 0 and not new_date:
+            # strong evidence from a document not yet cited counts as new: it is where
+            # else the reader can check the answer
+            cited = {d.hit.chunk.source for c in chosen for d in (c, *c.also)}
+            new_doc = x.hit.chunk.source not in cited and x.score >= OTHER_DOCUMENT_SHARE * best
+            if chosen and gain <= 0 and type_fit(q, x.sentence) == 0 and not (
+                    new_date or new_doc):
                 continue
             # several years asked for: a further sentence must bring one not yet covered
             if multi_year and chosen and dated < set(q.years) and not new_year:
