@@ -12,7 +12,8 @@ column also maps typographic dashes and quotes to their ASCII forms (tesseract r
 column by column where the text layer goes row by row), so "words missed" gives the share of
 the text layer's words (normalised) that the OCR text lacks, in any order. `--pages-per-pdf`
 samples pages (first, then spread evenly) to keep the run short on a shared machine; 0 reads
-every page.
+every page. `--details FILE` writes every page's text layer, OCR text and error count as JSON
+lines, to see where the errors are.
 
 Part "eval": `kp-assistant eval` on dev2 as it is and with every PDF replaced by its 300 dpi
 scan, each with its own `--index` (both corpus folders are named `corpus`).
@@ -64,11 +65,12 @@ def sample(pages: int, wanted: int) -> list[int]:
     return sorted({1 + int(i * step) for i in range(wanted)})
 
 
-def cer_part(pages_per_pdf: int) -> str:
+def cer_part(pages_per_pdf: int, details: Path | None = None) -> str:
     pdfs = [p for corpus in CORPORA.values() for p in sorted(corpus.glob("*.pdf"))]
     chosen = {p: sample(len(PdfReader(p).pages), pages_per_pdf) for p in pdfs}
     total_pages = sum(len(v) for v in chosen.values())
     rows = []
+    out = details.open("w", encoding="utf-8") if details else None
     with tempfile.TemporaryDirectory() as tmp:
         for label, dpi, angle, noise in VARIANTS:
             errors = errors_norm = chars = missed = words = 0
@@ -95,6 +97,11 @@ def cer_part(pages_per_pdf: int) -> str:
                     words += sum(ref_words.values())
                     confidences.append(read[i].confidence)
                     worst = max(worst, (dist / max(len(ref), 1), f"{pdf.name} p. {n}"))
+                    if out:
+                        out.write(json.dumps({"scan": label, "pdf": pdf.name, "page": n,
+                                              "chars": len(ref), "errors": dist,
+                                              "confidence": read[i].confidence, "ref": ref,
+                                              "ocr": hyp}, ensure_ascii=False) + "\n")
             rows.append([
                 label, str(total_pages), f"{100 * errors / chars:.2f} %",
                 f"{100 * errors_norm / chars:.2f} %", f"{100 * missed / words:.2f} %",
@@ -103,6 +110,8 @@ def cer_part(pages_per_pdf: int) -> str:
                 f"{100 * worst[0]:.1f} % ({worst[1]})",
             ])
             print(" | ".join(rows[-1]), file=sys.stderr)
+    if out:
+        out.close()
     head = ["scan", "pages", "CER", "CER normalised", "words missed (any order)", "s/page",
             "mean confidence", "worst page (CER)"]
     note = (f"{len(pdfs)} PDFs of dev and dev2, {total_pages} pages "
@@ -160,6 +169,7 @@ def main() -> None:
     parser.add_argument("--part", choices=["cer", "eval", "all"], default="all")
     parser.add_argument("--work", type=Path, help="folder for scans and indexes (default: temp)")
     parser.add_argument("--no-append", action="store_true", help="print only")
+    parser.add_argument("--details", type=Path, help="write every page's texts here (JSON lines)")
     args = parser.parse_args()
     for corpus in CORPORA.values():
         if not corpus.is_dir():
@@ -167,7 +177,7 @@ def main() -> None:
     parts = []
     if args.part in ("cer", "all"):
         parts.append("Character error rate against the text layer:\n\n"
-                     + cer_part(args.pages_per_pdf))
+                     + cer_part(args.pages_per_pdf, args.details))
     if args.part in ("eval", "all"):
         with tempfile.TemporaryDirectory() as tmp:
             work = args.work or Path(tmp)

@@ -19,10 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kp_assistant.documents.ocr_tables import Layout, Word, layout, reading_order
+
 log = logging.getLogger(__name__)
 
 # Part of the cache key: bump it when recognition or its post-processing changes.
-OCR_VERSION = "2"
+OCR_VERSION = "3"
 CACHE_DIR = "ocr-cache"  # inside the index folder
 # A first pass below this mean confidence (or with almost no words) tries the page turned.
 _RETRY_BELOW = 80.0
@@ -107,70 +109,37 @@ def read_image(image: Any, lang: str = "swe+eng", timeout: float = 300.0) -> Ocr
     low, high = image.getextrema()
     if high - low < 16:  # a blank page: nothing for tesseract to find
         return OcrPage()
-    image = without_rules(image)
-    page = _recognise(image, lang, timeout)
+    prepared = layout(image)
+    page = _recognise(prepared, lang, timeout)
     if page.confidence >= _RETRY_BELOW and page.words >= _FEW_WORDS:
         return page
-    angle = _orientation(image, timeout)
+    angle = _orientation(prepared.image, timeout)
     if angle:
-        turned = _recognise(image.rotate(-angle, expand=True, fillcolor=255), lang, timeout)
+        turned = _recognise(layout(image.rotate(-angle, expand=True, fillcolor=255)), lang,
+                            timeout)
         if turned.words * turned.confidence > page.words * page.confidence:
             return OcrPage(turned.lines, turned.confidence, turned.words, angle)
     return page
 
 
-def without_rules(image: Any) -> Any:
-    """The page with long straight lines (table rules, form boxes, underlines) painted white.
-
-    Tesseract's layout analysis takes a ruled table for a picture and drops whole rows and
-    columns of it; without the rules it reads the cells as lines of text.
-    """
-    import numpy as np
-    from PIL import Image
-    from scipy import ndimage
-
-    dark = (np.asarray(image) < 160).astype(np.uint8)
-    rules = np.zeros_like(dark)
-    # horizontal runs longer than a wide word; vertical ones longer than a large capital
-    for axis, length in ((1, max(image.size) // 45), (0, max(image.size) // 35)):
-        runs = ndimage.minimum_filter1d(dark, length, axis=axis)  # an opening: erode, dilate
-        rules |= ndimage.maximum_filter1d(runs, length, axis=axis)
-    if not rules.any():
-        return image
-    rules = ndimage.binary_dilation(rules, iterations=2)  # the rules' grey anti-aliased edges
-    grey = np.array(image)
-    grey[rules] = 255
-    return Image.fromarray(grey, "L")
-
-
-def _recognise(image: Any, lang: str, timeout: float) -> OcrPage:
+def _recognise(page: Layout, lang: str, timeout: float) -> OcrPage:
     import pytesseract
 
-    data = pytesseract.image_to_data(
-        image, lang=lang, config="--psm 3", output_type=pytesseract.Output.DICT, timeout=timeout
-    )
-    lines: list[str] = []
-    words: list[str] = []
+    data = pytesseract.image_to_data(page.image, lang=lang, config="--psm 3",
+                                     output_type=pytesseract.Output.DICT, timeout=timeout)
+    words: list[Word] = []
     confidences: list[float] = []
-    place: tuple[int, int, int] | None = None
-    for i, word in enumerate(data["text"]):
+    for i, text in enumerate(data["text"]):
         conf = float(data["conf"][i])
-        if conf < 0 or not word.strip():
+        if conf < 0 or not text.strip():
             continue
-        here = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
-        if here != place:
-            if words:
-                lines.append(" ".join(words))
-                words = []
-            if place is not None and here[:2] != place[:2]:
-                lines.append("")  # a new paragraph
-            place = here
-        words.append(word.strip())
+        left, top = data["left"][i], data["top"][i]
+        box = (left, top, left + data["width"][i], top + data["height"][i])
+        words.append(Word(text.strip(), box,
+                          (data["block_num"][i], data["par_num"][i], data["line_num"][i])))
         confidences.append(conf)
-    if words:
-        lines.append(" ".join(words))
     mean = statistics.fmean(confidences) if confidences else 0.0
-    return OcrPage(lines, round(mean, 1), len(confidences))
+    return OcrPage(reading_order(words, page), round(mean, 1), len(confidences))
 
 
 def _orientation(image: Any, timeout: float) -> int:
