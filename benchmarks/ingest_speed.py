@@ -48,6 +48,12 @@ VARIANTS: list[tuple[str, str, int, dict[str, str], bool]] = [
     ("e5-torch fp32 (same model, sentence-transformers), batch 32", "e5-torch", 32, {}, True),
     ("e5-torch int8 (torch dynamic quantisation), batch 32", "e5-torch-int8", 32, {}, True),
     ("e5-torch int8, batch 64", "e5-torch-int8", 64, {}, False),
+    ("e5-torch bf16 (bfloat16 encoder), batch 32", "e5-torch-bf16", 32, {}, True),
+    # exported to ONNX and run outside torch (benchmarks/e5_onnx.py; needs onnx, openvino)
+    ("e5 ONNX Runtime fp32, batch 32", "e5-ort", 32, {}, True),
+    ("e5 ONNX Runtime int8 (dynamic, per channel), batch 32", "e5-ort-int8", 32, {}, True),
+    ("e5 OpenVINO fp32, batch 32", "e5-openvino", 32, {}, True),
+    ("e5 OpenVINO bf16, batch 32", "e5-openvino-bf16", 32, {}, True),
     ("MiniLM-L6 fp32 (torch)", "sentence-transformers", 32, {}, True),
     ("MiniLM-L6 int8 (torch dynamic quantisation)", "st-int8", 32, {}, False),
 ]
@@ -138,9 +144,17 @@ def load_backend(backend: str, batch_size: int) -> tuple[Any, Any, Shape, Any]:
         e5 = embedder._model  # the package's own handle, for its token count
         # multilingual-e5-small: 12 layers, hidden 384, feed-forward 1536
         return embedder, settings, Shape(12, 384, 1536), lambda t: e5.token_count(t)
+    if backend.startswith(("e5-ort", "e5-openvino")):
+        from e5_onnx import E5OnnxEmbedder
+
+        onnx = E5OnnxEmbedder(backend.removeprefix("e5-"), batch_size=batch_size)
+        settings = Settings(embedding_backend="e5-torch", batch_size=batch_size)
+        tokenizer = onnx._tokenizer
+        return onnx, settings, Shape(12, 384, 1536), lambda t: len(tokenizer.encode(t).ids)
     if backend.startswith("e5-torch"):
+        quantize = backend.removeprefix("e5-torch").removeprefix("-") or "none"
         settings = Settings(embedding_backend="e5-torch", batch_size=batch_size,
-                            e5_quantize="int8" if backend.endswith("int8") else "none")
+                            e5_quantize=quantize)
     else:
         settings = Settings(embedding_backend="sentence-transformers", batch_size=batch_size)
     embedder = make_embedder(settings)

@@ -47,8 +47,8 @@ class ModelMismatch(IndexProblem):
         super().__init__(
             f"The index was built with embedding model '{built_with}' but '{configured}' is "
             "configured; the two give different vectors. Rebuild it with `kp-assistant ingest "
-            "--rebuild`, or set KP_EMBEDDING_BACKEND (and KP_EMBEDDING_MODEL) back to the model "
-            "the index was built with."
+            "--rebuild`, or set KP_EMBEDDING_BACKEND (and KP_EMBEDDING_MODEL or KP_E5_QUANTIZE) "
+            "back to the model the index was built with."
         )
         self.built_with = built_with
         self.configured = configured

