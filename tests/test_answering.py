@@ -193,6 +193,8 @@ def test_a_country_outside_the_list_is_answered_from_the_rule(assistant: Assista
 def test_further_reading_cites_as_far_as_retrieval(assistant: Assistant) -> None:
     further = Assistant.from_settings(
         assistant.settings.model_copy(update={"further_reading": True}))
+    plain = Assistant.from_settings(
+        assistant.settings.model_copy(update={"further_reading": False}))
     question = "Vad handlar partnerskapet mellan Kalix och Masaka om?"
     answer = further.ask(question)
     assert answer.grounded, answer.text
@@ -201,6 +203,6 @@ def test_further_reading_cites_as_far_as_retrieval(assistant: Assistant) -> None
     # documents among retrieval's first five are cited, unless five citations are full or
     # the document holds no sentence near the answer's evidence
     assert len(retrieved & cited) >= 2 or len(answer.citations) >= 5, (retrieved, cited)
-    assert len(answer.citations) > len(assistant.ask(question).citations)
+    assert len(answer.citations) >= len(plain.ask(question).citations)
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert markers == {c.n for c in answer.citations}

@@ -107,10 +107,10 @@ class Settings(BaseSettings):
         "unset: the one shipped in the package.",
     )
     further_reading: bool = Field(
-        False,
+        True,
         description="After the answer, cite the best evidence of up to five documents its "
-        "sentences do not come from. Off by default: a planted document that ranks high "
-        "would then be quoted for questions it has nothing to do with.",
+        "sentences do not come from (at least half the best evidence score; sentences that "
+        "give orders to the reader are never offered). Off: the answer's own sentences only.",
     )
     refusal_threshold: float | None = Field(
         None, ge=0, le=1,

@@ -38,6 +38,7 @@ from kp_assistant.answering.refusal import no_typed_fact, refusal_features
 from kp_assistant.answering.rules import CountryList, country_rule_answer
 from kp_assistant.answering.sentences import SentenceVectors
 from kp_assistant.answering.types import DATE, type_fit
+from kp_assistant.answering.verify import is_instruction
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Answer, Chunk, Citation, Hit
 
@@ -217,7 +218,8 @@ class Composer:
             # strong evidence from a document not yet cited counts as new: it is where
             # else the reader can check the answer
             cited = {d.hit.chunk.source for c in chosen for d in (c, *c.also)}
-            new_doc = x.hit.chunk.source not in cited and x.score >= OTHER_DOCUMENT_SHARE * best
+            new_doc = (x.hit.chunk.source not in cited and x.score >= OTHER_DOCUMENT_SHARE * best
+                       and not is_instruction(x.sentence))  # orders are not where to check
             if chosen and gain <= 0 and type_fit(q, x.sentence) == 0 and not (
                     new_date or new_doc):
                 continue
@@ -240,11 +242,12 @@ class Composer:
                        and x.sentence in passage(k, self.following) for k in kept):
                 kept.append(x)
         cited = [y for x in kept for y in (x, *x.also)]
-        passages = [passage(y, self.following) for y in cited]
+        # as shown, with the heading a short line needs: the quote is what the answer says
+        passages = [display(y, passage(y, self.following)) for y in cited]
         citations, markers = cite(cited, passages)
         shown = dict(zip(map(id, cited), passages, strict=True))
         text = " ".join(
-            f"{display(x, shown[id(x)])} " + "".join(f"[{markers[id(y)]}]" for y in (x, *x.also))
+            f"{shown[id(x)]} " + "".join(f"[{markers[id(y)]}]" for y in (x, *x.also))
             for x in kept
         )
         further = _further(citations, scored) if self.further_reading else []
@@ -272,7 +275,8 @@ def _further(citations: Sequence[Citation], scored: Sequence[Candidate]) -> list
         if len(citations) + len(out) >= TOP_CITED or best.score < FURTHER_SHARE * top:
             break
         h = best.hit
-        if h.chunk.source in sources:
+        # an order to the reader is no reading to recommend ("Ignorera tidigare …")
+        if h.chunk.source in sources or is_instruction(best.sentence):
             continue
         sources.add(h.chunk.source)
         out.append(Citation(n=len(citations) + len(out) + 1, source=h.chunk.source,
