@@ -131,8 +131,8 @@ _VERB_FIRST = re.compile(
 _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 # A question about how something changed: its answer is a sequence of dated statements
 _OVER_TIME = re.compile(
-    r"\b(förändr\w*|ändrat\w*|ändrats|utvecklat\w*|utvecklats|utvecklades|vuxit fram|"
-    r"växt fram|över tid|genom åren|med åren|"
+    r"\b(förändr\w*|ändrat\w*|ändrats|utvecklat\w*|utvecklats|utvecklades|"
+    r"över tid|genom åren|med åren|"
     r"chang(ed|es)|evolved|developed|over time|over the years|through the years)\b",
     re.I,
 )

@@ -25,7 +25,7 @@ MAX_CURRENT = 2
 # Words that place a statement in time relative to others: general vocabulary of both languages
 _CURRENT = re.compile(
     r"\b(nuvarande|aktuell\w*|senaste|senare|nyare|numera|i dag|idag|i dagsläget|"
-    r"current\w*|latest|later|newer|most recent|at present|presently|now|today)\b", re.I)
+    r"current\w*|latest|later|newer|most recent|at present|presently|today)\b", re.I)
 _OLDER = re.compile(
     r"\b(äldre|tidigare|föregående|förut|forna|gamla|earlier|older|previous\w*|former\w*|"
     r"until then|used to)\b", re.I)
@@ -122,7 +122,7 @@ def asked_countries(q: Question) -> list[str]:
 
 def asks_for_countries(q: Question) -> bool:
     """"Vilka länder kan vi samarbeta med?": the answer is the list itself. A part of the
-    world alone ("en partner i Afrika") does not make the question one about the list."""
+    world alone ("… i Asien") does not make the question one about the list."""
     return bool(_COUNTRY_NOUN.search(q.text)) and bool(_MODAL.search(q.text)) and not q.yes_no
 
 
