@@ -94,6 +94,7 @@ class Answer:
     dropped: list[Dropped] = field(default_factory=list)  # model sentences that failed checks
     notice: str = ""  # e.g. that the language model failed and the extractive answer is shown
     model: str = ""  # the language model asked, if any
+    further: int = 0  # the last lines of `text` are this many lines of further reading
 
     def to_json(self) -> dict[str, Any]:
         return {

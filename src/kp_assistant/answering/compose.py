@@ -254,7 +254,8 @@ class Composer:
         if further:
             # one line each, quoted like the rest: every piece of an answer is a cited quote
             text += "\n" + "\n".join(f"{c.quote} [{c.n}]" for c in further)
-        return Answer(question=q.text, text=text, grounded=True, citations=citations + further)
+        return Answer(question=q.text, text=text, grounded=True, citations=citations + further,
+                      further=len(further))
 
     def _refuse(self, q: Question, hits: Sequence[Hit]) -> Answer:
         return Answer(question=q.text, text=REFUSAL[q.lang], grounded=False,

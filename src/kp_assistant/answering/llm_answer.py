@@ -45,9 +45,10 @@ class Step:
 
 
 def is_writable(answer: Answer) -> bool:
-    """A model rewrites short grounded answers; refusals and complete lists stay as they are."""
+    """A model rewrites short grounded answers (and their further reading); refusals and
+    complete lists stay as they are."""
     lines = answer.text.splitlines()
-    return answer.grounded and bool(answer.citations) and len(lines) == 1
+    return answer.grounded and bool(answer.citations) and len(lines) == 1 + answer.further
 
 
 class Writer:
