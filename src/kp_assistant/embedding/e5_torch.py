@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from kp_assistant.embedding import Embedder, available_cores
+from kp_assistant.embedding import Embedder, available_cores, strided
 from kp_assistant.embedding.e5_convert import (
     PASSAGE_PROMPT,
     QUERY_PROMPT,
@@ -117,15 +117,7 @@ class E5TorchEmbedder(Embedder):
         texts = list(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        n = min(self.threads, len(texts))
-        if self._pool is None or n < 2:
-            return self._forward(texts)
-        # every n-th text: the batch arrives sorted by length, so each part gets a fair share
-        parts = list(self._pool.map(self._forward, [texts[i::n] for i in range(n)]))
-        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-        for i, part in enumerate(parts):
-            out[i::n] = part
-        return out
+        return strided(self._pool, self._forward, texts, self.threads)
 
     def _forward(self, texts: list[str]) -> NDArray[np.float32]:
         import torch
