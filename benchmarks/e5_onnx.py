@@ -17,7 +17,6 @@ that or the file itself changes. Needs the `onnx` package (exporter and quantise
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -34,34 +33,27 @@ from kp_assistant.embedding.e5_convert import (
     QUERY_PROMPT,
     default_cache_dir,
     ensure_model,
+    file_sha256,
 )
 
 Run = Callable[[np.ndarray, np.ndarray], np.ndarray]
 ENGINES = ("ort", "ort-int8", "openvino", "openvino-bf16")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _cached(target: Path, source: Path, make: Callable[[Path], None]) -> Path:
     """`target`, made from `source` by `make` unless its stamp shows both are unchanged."""
     stamp = target.with_name(target.name + ".json")
-    want = _sha256(source)
+    want = file_sha256(source)
     try:
         seen = json.loads(stamp.read_text())
-        if seen["source"] == want and seen["file"] == _sha256(target):
+        if seen["source"] == want and seen["file"] == file_sha256(target):
             return target
     except (OSError, ValueError, KeyError):
         pass
     tmp = target.with_name(f".{target.name}.{os.getpid()}")
     make(tmp)
     os.replace(tmp, target)
-    stamp.write_text(json.dumps({"source": want, "file": _sha256(target)}) + "\n")
+    stamp.write_text(json.dumps({"source": want, "file": file_sha256(target)}) + "\n")
     return target
 
 

@@ -229,8 +229,8 @@ def convert(source: Path, target: Path) -> None:
     save_file({k: np.ascontiguousarray(v) for k, v in state_dict(q4).items()},
               str(target / "model.safetensors"))
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-    manifest = {"format": FORMAT, "source": source.name, "source_sha256": _sha256(source),
-                "files": {name: _sha256(target / name) for name in files}}
+    manifest = {"format": FORMAT, "source": source.name, "source_sha256": file_sha256(source),
+                "files": {name: file_sha256(target / name) for name in files}}
     (target / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
@@ -244,7 +244,7 @@ def is_valid(folder: Path, source_sha256: str) -> bool:
                          if p.is_file() and p.name != MANIFEST)
         files: dict[str, str] = manifest["files"]
         return present == sorted(files) and all(
-            _sha256(folder / name) == digest for name, digest in files.items())
+            file_sha256(folder / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -252,7 +252,7 @@ def is_valid(folder: Path, source_sha256: str) -> bool:
 def ensure_model(cache_dir: Path, source: Path | None = None) -> Path:
     """The converted folder under `cache_dir`, converting (again) when missing or damaged."""
     source = source or source_path()
-    digest = _sha256(source)
+    digest = file_sha256(source)
     folder = cache_dir / f"multilingual-e5-small-{digest[:12]}-v{FORMAT}"
     if is_valid(folder, digest):
         return folder
@@ -278,7 +278,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "kp-assistant" / "models"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         while block := f.read(1 << 22):
