@@ -79,3 +79,62 @@ def test_every_word_of_an_alternative_must_stand_in_one_sentence() -> None:
 def test_topic_words_match_inside_compounds() -> None:
     assert mentions_topic("Ekoturismen växer i regionen.", (("turism",),))
     assert not mentions_topic("Turordningen gäller alla.", (("turism",),))
+
+
+def test_compound_topic_words_match_their_parts() -> None:
+    topic = (("krisberedskap",),)
+    assert mentions_topic("Poltava lär Kalmar om beredskap och krishantering.", topic)
+    assert not mentions_topic("Beredskap inför valet.", topic)  # the first part is missing
+    assert mentions_topic("Hantering av avfall i staden.", (("avfallshantering",),))
+
+
+def test_topic_words_leave_out_parts_of_the_world() -> None:
+    assert topic_words("Vilka kommuner arbetar med sophantering i sina afrikanska "
+                       "partnerskap?") == (("sophantering",),)
+
+
+# A report about one partnership: most of its lines name neither party.
+REPORT = [
+    ("Slutrapport: Hallsberg och Chipata", "Om projektet",
+     "Rapporten beskriver partnerskapet mellan Hallsbergs kommun och Chipata i Zambia.\n"
+     "Under 2019 byggdes en återvinningsstation vid marknaden.\n"
+     "Eleverna lärde sig att sköta en kompost."),
+    ("Slutrapport: Hallsberg och Chipata", "Tidigare projekt",
+     "Projekt inom partnerskapet Hallsberg–Kasama\n"
+     "Vattenrening 2012–2014"),
+]
+
+
+def report_groups():  # type: ignore[no-untyped-def]
+    chunks = [Chunk(id=f"r-{i:04d}", source="rapport.md", page=None, title=title,
+                    heading=heading, text=text, doc_hash="r")
+              for i, (title, heading, text) in enumerate(REPORT)]
+    return merge(extract(chunks))
+
+
+def test_lines_of_a_passage_about_one_partnership_describe_it() -> None:
+    by_partner = {g.partner: g for g in report_groups()}
+    chipata = by_partner["Chipata"]
+    described = [m.sentence for m in chipata.context]
+    assert "Under 2019 byggdes en återvinningsstation vid marknaden." in described
+    assert "Eleverna lärde sig att sköta en kompost." in described
+    # describing lines set no year or theme of the partnership: they only answer topics
+    assert 2019 not in chipata.years
+    # the line under a caption naming another partnership describes that one
+    assert [m.sentence for m in by_partner["Kasama"].context] == ["Vattenrening 2012–2014"]
+    assert "Vattenrening 2012–2014" not in described
+
+
+def test_a_topic_question_finds_a_partnership_by_a_line_about_it() -> None:
+    answer = answer_from_registry(
+        Question.parse("Vilka kommuner arbetar med kompost?"), report_groups())
+    assert answer is not None and answer.grounded
+    assert answer.text.splitlines()[0] == "1 partnerskap i 1 dokument:"
+    assert "Hallsbergs kommun – Chipata (Zambia)" in answer.text
+    assert "tema: «Eleverna lärde sig att sköta en kompost.»" in answer.text
+
+
+def test_a_pair_only_a_title_names_is_no_partnership() -> None:
+    chunks = [Chunk(id="t-0000", source="t.md", page=None, title="Hallsberg och Chipata",
+                    heading="", text="Eleverna lärde sig att sköta en kompost.", doc_hash="t")]
+    assert merge(extract(chunks)) == []

@@ -215,7 +215,8 @@ def theme_mention(g: PartnershipGroup, f: Filters,
                   ranks: Mapping[str, int] | None = None) -> Mention | None:
     """The sentence about the partnership that shows the asked theme or topic: the first in
     the retriever's order when `ranks` is given."""
-    for m in _ranked(g.sources, ranks or {}):
+    # the sentences about the partnership, then those that only stand beside them
+    for m in [*_ranked(g.sources, ranks or {}), *_ranked(g.context, ranks or {})]:
         if (f.topic and mentions_topic(m.sentence, f.topic)) or (
             f.themes & set(match_themes(m.sentence))
         ):

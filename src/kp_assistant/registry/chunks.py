@@ -73,37 +73,61 @@ def document_party(title: str) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
-def drafts(c: Chunk, found: list[list[Pair]], known: Known,
-           party: str | None = None) -> Iterator[tuple[Pair, str, bool]]:
-    """(pair, supporting text, whether the text states the pair) for one chunk. A sentence
-    naming no partner still supports the partnership of the sentence before it, or of the
-    heading or title, if it refers to it; one that names "the same partners" for another
-    party states those pairs for it."""
+def drafts(c: Chunk, found: list[list[Pair]], known: Known, party: str | None = None,
+           document: Pair | None = None) -> Iterator[tuple[Pair, str, str]]:
+    """(pair, supporting text, kind) for one chunk. The kind is "states" when the text names
+    the pair, "refers" when it names no partner but refers back to the partnership of the
+    sentence before it or of the heading or title, and "about" when it only stands in a
+    passage about that one partnership, naming nobody else; `document` is the partnership of
+    a document that states no other, which every passage of it is about. A sentence that
+    names "the same partners" for another party states those pairs for it."""
     fallback = find_pairs(c.heading, known, default=party) or find_pairs(c.title, known)
     current: list[Pair] = []
     before = list(fallback)  # the pairs named last, for "samma partner"
+    strayed = False  # a line has named another party since the last pair: the text moved on
     for (a, b), pairs in zip(segments(c.text), found, strict=True):
         seg = c.text[a:b].strip()
         if pairs := pairs or find_pairs(seg, known):
-            yield from ((p, _slice(seg, pairs, i), True) for i, p in enumerate(pairs))
-            # a table row is no antecedent for the next line; a sentence may be
+            strayed = False
+            yield from ((p, _slice(seg, pairs, i), "states") for i, p in enumerate(pairs))
+            # a sentence, or a caption over the lines below it, is an antecedent for the next
+            # line; a table row is not
             prose = re.search(r"[.!?][\"')\]]*$", seg) and "|" not in seg
-            current = pairs if prose and len({p.partner for p in pairs}) == 1 else []
+            caption = "|" not in seg and len(seg) <= _CAPTION and not prose
+            current = pairs if (prose or caption) and len({p.partner for p in pairs}) == 1 else []
             before = pairs if prose else before
             continue
         names = {p[2] for p in parties_in(seg, find_places(seg))}
         if names and before and _SAME_PARTNERS.search(seg) and not cancelled(seg):
             # "Samma partner samarbetar också med Y kommun": Y works with those partners too
             for p in {p.partner: p for p in before}.values():
-                yield p._replace(parties=tuple(sorted(names))), seg, True
+                yield p._replace(parties=tuple(sorted(names))), seg, "states"
             continue
         for context in (current, fallback):
             if len(context) == 1 and names <= set(context[0].parties) and (
                 (names and context is current) or _ANAPHOR.search(seg)
                 or re.search(rf"(?<!\w){re.escape(partner_name(context[0].partner))}", seg)
             ):
-                yield context[0], seg, False
+                yield context[0], seg, "refers"
                 break
         else:
             current = [] if names else current
+            # a line in a passage about one partnership that names nobody else describes it
+            context = current or fallback or ([document] if document and not strayed else [])
+            strayed = strayed or not names <= set(context[0].parties if context else ())
+            if len(context) == 1 and names <= set(context[0].parties) and not _other_partner(
+                    seg, context[0], known):
+                yield context[0], seg, "about"
 
+
+# The longest line that may be a caption ("Projekt inom partnerskapet Falun–Tsumeb").
+_CAPTION = 80
+
+
+def _other_partner(text: str, pair: Pair, known: Known) -> bool:
+    """Whether the text names a partner the corpus knows other than the pair's."""
+    if known.pattern is None:
+        return False
+    own = partner_key(pair.partner)
+    return any(not (own.startswith(key) or key.startswith(own))  # "Mogale" is "Mogale City"
+               for key in {partner_key(m.group()) for m in known.pattern.finditer(text)})

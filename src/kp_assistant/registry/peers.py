@@ -49,8 +49,8 @@ def find_peers(
         wanted |= set(embedding_themes([challenge], embedder)[0])
     # words the challenge names that the taxonomy may lack ("om biodling")
     topic = topic_words(challenge)
-    on_topic = {g.key for g in groups
-                if topic and any(mentions_topic(m.sentence, topic) for m in g.sources)}
+    on_topic = {g.key for g in groups if topic and any(
+        mentions_topic(m.sentence, topic) for m in (*g.sources, *g.context))}
     candidates = [g for g in groups if g.key in on_topic or wanted & set(g.themes)]
     candidates = candidates or list(groups)
     if not candidates:

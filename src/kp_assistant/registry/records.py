@@ -28,7 +28,7 @@ __all__ = [
 from kp_assistant.registry.themes import embedding_themes, match_themes, ordered, resolve_themes
 
 # Bump when extraction changes, so that a stored registry is extracted again.
-REGISTRY_VERSION = 3
+REGISTRY_VERSION = 4
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d|-tal)")
 _RANGE = re.compile(r"\b((?:19|20)\d{2})\s*[–-]\s*(?:[a-zåäö]+\s+)?((?:19|20)\d{2})\b")
@@ -61,6 +61,7 @@ class Partnership:
     sentence: str  # the supporting text, always a substring of the chunk's text
     chunk_id: str
     states: bool = True  # the sentence names the pair itself (not only refers back to it)
+    about: bool = False  # the sentence only stands in a passage about this one partnership
 
     @property
     def key(self) -> tuple[tuple[str, ...], str]:
@@ -87,6 +88,9 @@ class PartnershipGroup:
     amounts: tuple[str, ...]
     phases: tuple[str, ...]
     sources: tuple[Mention, ...]
+    # sentences of passages about this partnership that neither state nor refer back to it:
+    # what it works on, for questions about a topic; they set no theme, year or amount
+    context: tuple[Mention, ...] = ()
 
     @property
     def key(self) -> tuple[tuple[str, ...], str]:
@@ -123,6 +127,17 @@ def _document_years(chunks: Sequence[Chunk]) -> dict[str, set[int]]:
 
 
 
+def _single_partnerships(chunks: Sequence[Chunk],
+                         found: dict[str, list[list[Pair]]]) -> dict[str, Pair]:
+    """The one partnership a document states, for documents that state exactly one."""
+    by_source: dict[str, dict[tuple[tuple[str, ...], str], Pair]] = {}
+    for c in chunks:
+        pairs = by_source.setdefault(c.source, {})
+        for p in (p for ps in found[c.id] for p in ps):
+            pairs.setdefault((p.parties, partner_key(p.partner)), p)
+    return {src: next(iter(pairs.values())) for src, pairs in by_source.items() if len(pairs) == 1}
+
+
 def _chunk_pairs(c: Chunk, party: str | None) -> list[list[Pair]]:
     """The pairs of each segment; lines below a table header are read as its rows."""
     header = TABLE_HEADER.search(c.text)
@@ -140,19 +155,27 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
     found = {c.id: _chunk_pairs(c, about[c.title]) for c in chunks}
     titles = [p for t in about for p in find_pairs(t)]
     known = learn([p for ps in found.values() for pairs in ps for p in pairs] + titles)
-    found_drafts = [(c, pair, text, states) for c in chunks
-                    for pair, text, states in drafts(c, found[c.id], known, about[c.title])]
+    single = _single_partnerships(chunks, found)
+    found_drafts = [(c, pair, text, kind) for c in chunks for pair, text, kind in drafts(
+        c, found[c.id], known, about[c.title], single.get(c.source))]
     # embeddings only where the taxonomy finds nothing; a short sentence says too little
     extra: list[tuple[str, ...]] = [()] * len(found_drafts)
     todo = [i for i, d in enumerate(found_drafts) if len(d[2].split()) >= 6
-            and not match_themes(d[2])]
+            and d[3] != "about" and not match_themes(d[2])]
     if embedder and todo:
         for i, themes in zip(todo, embedding_themes([found_drafts[i][2] for i in todo], embedder),
                              strict=True):
             extra[i] = themes
     doc_years = _document_years(chunks)
     records: dict[tuple[Any, ...], Partnership] = {}
-    for (c, pair, sentence, states), more in zip(found_drafts, extra, strict=True):
+    for (c, pair, sentence, kind), more in zip(found_drafts, extra, strict=True):
+        if kind == "about":
+            key = (pair.parties, partner_key(pair.partner), c.source, sentence)
+            records.setdefault(key, Partnership(
+                swedish=pair.parties, partner=pair.partner, country="", themes=(), years=(),
+                amount=None, phase=None, source=c.source, page=c.page, sentence=sentence,
+                chunk_id=c.id, states=False, about=True))
+            continue
         years = _years(sentence) or _years(c.heading) or _years(c.title) or doc_years[c.source]
         amount = _AMOUNT.search(sentence)
         record = Partnership(
@@ -161,9 +184,12 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
             themes=ordered([*match_themes(f"{sentence}\n{c.heading}\n{c.title}"), *more]),
             years=tuple(sorted(years)), amount=amount.group() if amount else None,
             phase=_phase(sentence), source=c.source, page=c.page, sentence=sentence,
-            chunk_id=c.id, states=states,
+            chunk_id=c.id, states=kind == "states",
         )
-        records.setdefault((*record.key, c.source, sentence), record)  # chunk overlap
+        # chunk overlap; a sentence that states or refers wins over the same one "about"
+        key = (*record.key, c.source, sentence)
+        if key not in records or records[key].about:
+            records[key] = record
     return list(records.values())
 
 
@@ -176,7 +202,10 @@ def merge(records: Iterable[Partnership]) -> list[PartnershipGroup]:
     for r in records:
         by_key.setdefault(r.key, []).append(r)
     groups = []
-    for (swedish, _), rs in by_key.items():
+    for (swedish, _), everything in by_key.items():
+        rs = [r for r in everything if not r.about]
+        if not rs:  # a title may name a pair no sentence states: the registry holds none
+            continue
         names = Counter(partner_name(r.partner) for r in rs)
         countries = Counter(r.country for r in rs if r.country)
         groups.append(PartnershipGroup(
@@ -189,6 +218,8 @@ def merge(records: Iterable[Partnership]) -> list[PartnershipGroup]:
             phases=tuple(dict.fromkeys(r.phase for r in rs if r.phase)),
             sources=tuple(dict.fromkeys(Mention(r.source, r.page, r.sentence, r.chunk_id,
                                                 r.states) for r in rs)),
+            context=tuple(dict.fromkeys(Mention(r.source, r.page, r.sentence, r.chunk_id, False)
+                                        for r in everything if r.about)),
         ))
     return sorted(groups, key=lambda g: (g.swedish, g.partner.casefold()))
 

@@ -172,7 +172,7 @@ def topic_words(question: str) -> tuple[tuple[str, ...], ...]:
     ("fiske eller sjöfart": two; "lokala guider": one of two words that must
     stand in one sentence). Places are left out: they are filters of their own.
     """
-    from kp_assistant.language.places import find_places
+    from kp_assistant.language.places import find_places, world_regions
 
     m = _TOPIC.search(question)
     if not m:
@@ -182,6 +182,8 @@ def topic_words(question: str) -> tuple[tuple[str, ...], ...]:
         return ()
     for place in sorted(find_places(phrase), key=lambda p: -p.start):
         phrase = phrase[: place.start] + " " + phrase[place.end :]
+    for surface, _ in world_regions(phrase):  # "afrikanska": a filter too
+        phrase = re.sub(rf"\b{re.escape(surface)}\b", " ", phrase)
     stop = _stopwords()
     out = []
     for part in _ALTERNATIVES.split(phrase.lower()):
@@ -210,6 +212,27 @@ def _stopwords() -> frozenset[str]:
 
 def mentions_topic(text: str, topic: Sequence[Sequence[str]]) -> bool:
     """Whether a sentence holds every word of one alternative, also inside a compound
-    ("turism" in "ekoturismen")."""
-    words = set(_WORD.findall(text.lower()))
-    return any(all(any(word_matches(t, w) for w in words) for t in alt) for alt in topic)
+    ("turism" in "ekoturismen") or as the parts of one ("krisberedskap" in "beredskap och
+    krishantering")."""
+    words = frozenset(_WORD.findall(text.lower()))
+    return any(all(any(word_matches(t, w) for w in words) or _parts_in(t, words) for t in alt)
+               for alt in topic)
+
+
+# The shortest part of a compound that is looked for on its own.
+_MIN_PART = 4
+
+
+def _parts_in(term: str, words: frozenset[str]) -> bool:
+    """Whether the two parts of a compound term stand in the words: the head as a word of
+    its own, the first part as a word or at the start of one ("kris" + "beredskap"; a linking
+    s may join them: "avfall" + "s" + "hantering")."""
+    for cut in range(_MIN_PART, len(term) - _MIN_PART + 1):
+        first, head = term[:cut], term[cut:]
+        if first.endswith("s") and len(first) > _MIN_PART:
+            first = first[:-1]
+        if any(word_matches(head, w) and not w.startswith(first) for w in words) and any(
+                w.startswith(first) and (w == first or len(w) - len(first) >= _MIN_PART)
+                for w in words):
+            return True
+    return False
