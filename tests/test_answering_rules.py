@@ -113,3 +113,34 @@ def test_lists_survive_the_registry_file() -> None:
     again = CountryList.from_json(found.to_json())
     assert again.countries == found.countries and again.text == found.text
     assert (again.recency, again.chunk.id) == (1, "new")
+
+
+def test_the_same_list_in_two_documents_is_cited_from_both() -> None:
+    copy = chunk("Den nuvarande listan över länder omfattar Chile, Bolivia och Paraguay.",
+                 cid="copy")
+    answer = country_rule_answer(Question.parse("Kan vi ha en partner i Chile?"),
+                                 lists_of(OLD, NEW, copy), {})
+    assert answer is not None
+    # one line for the list, with both documents as its sources
+    assert answer.text.count("Chile, Bolivia och Paraguay") == 1
+    assert {c.source for c in answer.citations} >= {"new.md", "copy.md"}
+    line = next(ln for ln in answer.text.splitlines() if "Paraguay" in ln)
+    assert line.endswith("[1][2]")
+
+
+def test_sentences_naming_the_asked_country_outside_the_lists_follow_them() -> None:
+    network = chunk("Nätverket för jämställdhet har partner i Bolivia.", cid="net")
+    passages = [(NEW.text, NEW), ("Mötet hölls i Umeå.", network),
+                (network.text, network), (network.text, network)]
+    answer = country_rule_answer(Question.parse("Kan vi ha en partner i Bolivia?"),
+                                 lists_of(OLD, NEW), {}, passages)
+    assert answer is not None
+    lines = answer.text.splitlines()
+    at = lines.index("Dokumenten nämner också Bolivia här:")
+    assert lines[at + 1] == f"- {network.text} [2]"  # once, though retrieved twice
+    assert "Umeå" not in answer.text  # it does not name the country
+    assert sum(c.chunk_id == "net" for c in answer.citations) == 1
+    # no sentence names Peru outside a list: no such heading
+    peru = country_rule_answer(Question.parse("Kan vi ha en partner i Peru?"),
+                               lists_of(OLD, NEW), {}, passages)
+    assert peru is not None and "nämner också" not in peru.text

@@ -134,7 +134,8 @@ class Composer:
         if not scored:
             return self._refuse(q, hits)
         ranks = {h.chunk.id: i for i, h in enumerate(hits)}
-        ruled = country_rule_answer(q, self.country_lists, ranks)
+        ruled = country_rule_answer(q, self.country_lists, ranks,
+                                    [(c.sentence, c.hit.chunk) for c in scored])
         if ruled is not None:  # the countries a partner may be in: from the lists themselves
             return ruled
         if q.wants_list:

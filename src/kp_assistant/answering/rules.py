@@ -22,6 +22,7 @@ from kp_assistant.models import Answer, Chunk, Citation
 MIN_LISTED = 3  # a passage naming this many countries is taken for a list of them
 MAX_LISTS = 4  # in one answer: the current ones, then earlier versions
 MAX_CURRENT = 2
+MAX_BESIDE = 2  # sentences outside the lists that name the asked country
 # Words that place a statement in time relative to others: general vocabulary of both languages
 _CURRENT = re.compile(
     r"\b(nuvarande|aktuell\w*|senaste|senare|nyare|numera|i dag|idag|i dagsläget|"
@@ -77,6 +78,8 @@ _FRAME: dict[tuple[str, Lang], str] = {
     ("in", "en"): "{x} was included",
     ("out", "sv"): "{x} fanns inte med",
     ("out", "en"): "{x} was not included",
+    ("also", "sv"): "Dokumenten nämner också {x} här:",
+    ("also", "en"): "The documents also mention {x} here:",
     ("region", "sv"): "i {r}: {c}",
     ("region", "en"): "in {r}: {c}",
 }
@@ -221,18 +224,24 @@ def _cue(text: str) -> int:
     return 0 if current == older else (1 if current else -1)
 
 
-def arranged(lists: Sequence[CountryList],
-             ranks: Mapping[str, int]) -> tuple[list[CountryList], list[CountryList]]:
+def arranged(lists: Sequence[CountryList], ranks: Mapping[str, int],
+             twins: dict[int, list[CountryList]] | None = None,
+             ) -> tuple[list[CountryList], list[CountryList]]:
     """The lists the documents call current, and the others newest first; within each, those
-    the retriever ranked higher for the question first, and one per set of countries."""
+    the retriever ranked higher for the question first, and one per set of countries. The
+    same list in other documents goes into `twins`, by the id of the one kept."""
     def key(u: CountryList) -> tuple[int, int]:
         return -u.year, ranks.get(u.chunk.id, len(ranks))
 
     def distinct(us: Iterable[CountryList]) -> list[CountryList]:
         out: list[CountryList] = []
         for u in us:
-            if all(u.countries != v.countries and u.text != v.text for v in out):
+            same = next((v for v in out if u.countries == v.countries or u.text == v.text), None)
+            if same is None:
                 out.append(u)
+            elif twins is not None and u.chunk.source not in {
+                    w.chunk.source for w in [same, *twins.get(id(same), [])]}:
+                twins.setdefault(id(same), []).append(u)
         return out
 
     current = distinct(sorted((u for u in lists if u.recency > 0),
@@ -240,15 +249,17 @@ def arranged(lists: Sequence[CountryList],
     return current, distinct(sorted((u for u in lists if u.recency <= 0), key=key))
 
 
-def country_rule_answer(q: Question, lists: Sequence[CountryList],
-                        ranks: Mapping[str, int]) -> Answer | None:
+def country_rule_answer(q: Question, lists: Sequence[CountryList], ranks: Mapping[str, int],
+                        passages: Sequence[tuple[str, Chunk]] = ()) -> Answer | None:
     """Whether the asked country is in the list the documents call current (or, when none
     is, in the newest one), or the list itself for "vilka länder …", with the earlier
-    versions; None when the documents list no countries."""
+    versions; None when the documents list no countries. `passages` are the retrieved
+    sentences, best first: those that name the asked country outside a list follow."""
     asked = asked_countries(q)
     if (not asked and not asks_for_countries(q)) or not lists:
         return None
-    current, others = arranged(lists, ranks)
+    twins: dict[int, list[CountryList]] = {}
+    current, others = arranged(lists, ranks, twins)
     # the older lists that name the asked countries (or any of an asked part of the world)
     # tell their history: they come first
     regions = world_regions(q.text)
@@ -264,12 +275,29 @@ def country_rule_answer(q: Question, lists: Sequence[CountryList],
     citations: list[Citation] = []
 
     def cited(u: CountryList) -> str:
-        citations.append(Citation(n=len(citations) + 1, source=u.chunk.source,
-                                  page=u.chunk.page, chunk_id=u.chunk.id, quote=u.text,
-                                  score=1.0, title=u.chunk.title))
-        return f"{u.text}{_in_region(u, regions, q.lang)} [{len(citations)}]"
+        # the same list in another document is cited beside it: each is a place to read it
+        refs = []
+        for v in [u, *twins.get(id(u), [])]:
+            citations.append(Citation(n=len(citations) + 1, source=v.chunk.source,
+                                      page=v.chunk.page, chunk_id=v.chunk.id, quote=v.text,
+                                      score=1.0, title=v.chunk.title))
+            refs.append(f"[{len(citations)}]")
+        return f"{u.text}{_in_region(u, regions, q.lang)} {''.join(refs)}"
 
     parts = [head, *(f"- {cited(u)}" for u in shown_lists)]
+    # sentences that name the asked country outside the lists: what it is named for
+    listed = [u.text for u in lists]
+    first = {t: c for t, c in reversed(passages)}  # a sentence in two chunks: the better
+    beside = [(text, first[text]) for text in dict.fromkeys(t for t, _ in passages)
+              if asked and not any(text in t or t in text for t in listed)
+              and set(asked) <= {m.place.name for m in find_places(text, {"country"})}]
+    if beside:
+        parts.append(_FRAME[("also", q.lang)].format(x=" / ".join(_shown(a, q) for a in asked)))
+        for text, chunk in beside[:MAX_BESIDE]:
+            citations.append(Citation(n=len(citations) + 1, source=chunk.source, page=chunk.page,
+                                      chunk_id=chunk.id, quote=text, score=1.0,
+                                      title=chunk.title))
+            parts.append(f"- {text.lstrip('•-*– ')} [{len(citations)}]")
     if earlier:
         parts.append(_FRAME[("earlier", q.lang)])
         for u in earlier:
