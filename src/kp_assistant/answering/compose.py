@@ -39,6 +39,7 @@ from kp_assistant.answering.rules import CountryList, country_rule_answer
 from kp_assistant.answering.sentences import SentenceVectors
 from kp_assistant.answering.types import DATE, type_fit
 from kp_assistant.answering.verify import is_instruction
+from kp_assistant.embedding import similarity_scale
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Answer, Chunk, Citation, Hit
 
@@ -86,9 +87,10 @@ class Composer:
     def semantic(self) -> bool:
         """Whether sentence similarities are known, and on the scale the model was fitted
         with (another model's similarities are on another scale)."""
-        return (self.vectors is not None and self.vectors.embedder.semantic
-                and self.model.meta.get("embedder", self.vectors.embedder.name)
-                == self.vectors.embedder.name)
+        if self.vectors is None or not self.vectors.embedder.semantic:
+            return False
+        name = self.vectors.embedder.name
+        return similarity_scale(self.model.meta.get("embedder", name)) == similarity_scale(name)
 
     def idf(self, term: str) -> float:
         return math.log(1 + (self.n_docs + 1) / (self.df.get(term, 0) + 0.5))

