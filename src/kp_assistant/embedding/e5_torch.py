@@ -81,8 +81,11 @@ class E5TorchEmbedder(Embedder):
         try:
             import torch
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
         except ImportError as exc:
             raise BackendMissing("e5-torch", "sentence-transformers") from exc
+        # no progress bar on a server's stderr each time the weights load
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         folder = ensure_model(cache_dir or default_cache_dir())
         self.threads = threads or available_cores()
         # torch runs single-threaded and a batch is split over Python threads instead, as for
