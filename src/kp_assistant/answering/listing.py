@@ -46,6 +46,7 @@ def list_answer(
     required = [_stem(e) for e in named if e not in countries]
     needed = 0.35 * sum(topic.values())
     lines: dict[str, list[Candidate]] = {}
+    excerpts: dict[tuple[int, str], str] = {}  # what a line shows of a long text: its part
     for x in scored:
         if names:
             if not any(n in x.matched for n in names) or not all(
@@ -56,9 +57,14 @@ def list_answer(
         for m in find_places(x.sentence, {"kommun", "region"}):
             if _in_parentheses(x.sentence, m.start):
                 continue  # "Ale kommun (Västra Götaland)": the county only locates it
+            near = _near(x.sentence, m.start, m.end)
+            if near != x.sentence and topic and not names and sum(
+                    topic.get(t, 0.0) for t in set(tokenize(near))) < needed:
+                continue  # a long text (a flattened table) about the topic elsewhere
             group = lines.setdefault(m.place.official, [])
             if len(group) < 2 and all(g.hit.chunk.source != x.hit.chunk.source for g in group):
                 group.append(x)
+                excerpts[id(x), m.place.official] = near
     if not lines:
         return None
     ordered = sorted(lines.items(), key=lambda kv: -max(g.score for g in kv[1]))
@@ -66,9 +72,12 @@ def list_answer(
     passages = [passage(g) for g in picked]
     citations, markers = cite(picked, passages)
     shown = dict(zip(map(id, picked), passages, strict=True))
+    def quoted(name: str, x: Candidate) -> str:
+        near = excerpts[id(x), name]
+        return shorten(display(x, shown[id(x)] if near == x.sentence else f"… {near} …"))
+
     body = [
-        f"- {name}: {shorten(display(group[0], shown[id(group[0])]))} "
-        + "".join(f"[{markers[id(g)]}]" for g in group)
+        f"- {name}: {quoted(name, group[0])} " + "".join(f"[{markers[id(g)]}]" for g in group)
         for name, group in ordered
     ]
     docs = len({c.source for c in citations})
@@ -78,6 +87,24 @@ def list_answer(
     return Answer(
         question=q.text, text=head + "\n" + "\n".join(body), grounded=True, citations=citations
     )
+
+
+# Words on either side of a name that count as near it in a long text (a table that lost its
+# cell borders, a run of sentences without full stops): about a clause or a row. A text of
+# LONG_TEXT words or fewer counts as a whole, as one sentence does.
+NEAR_WORDS = 8
+LONG_TEXT = 40
+
+
+def _near(text: str, start: int, end: int) -> str:
+    """The text around [start, end), NEAR_WORDS words either side, if the text is long."""
+    words = list(re.finditer(r"\S+", text))
+    if len(words) <= LONG_TEXT:
+        return text
+    at = next(i for i, w in enumerate(words) if w.end() > start)
+    last = next((i for i, w in enumerate(words) if w.end() >= end), len(words) - 1)
+    lo, hi = max(0, at - NEAR_WORDS), min(len(words) - 1, last + NEAR_WORDS)
+    return text[words[lo].start() : words[hi].end()]
 
 
 def _respelled_in(name: str, x: Candidate) -> bool:

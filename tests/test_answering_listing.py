@@ -1,0 +1,48 @@
+"""Lists over retrieval: in a long text without sentence borders, such as a table read out of
+a PDF, a municipality counts when the topic stands near its name, and its line shows that
+part of the text."""
+
+from __future__ import annotations
+
+from kp_assistant.answering.evidence import Candidate
+from kp_assistant.answering.listing import LONG_TEXT, list_answer
+from kp_assistant.answering.question import Question
+from kp_assistant.models import Chunk, Hit
+
+ROWS = [
+    "Arvika kommun | Nakuru | dricksvatten och avlopp för skolorna i staden | sedan 2019",
+    "Kalix kommun | Masaka | plast i skolan och ungas kunskap om miljö | sedan 2018",
+    "Forshaga kommun | Ternopil | krisberedskap och räddningstjänst | sedan 2024",
+    "Växjö kommun | JB Marks | Agenda 2030 i stadens planering och budget | sedan 2016",
+]
+TABLE = " ".join(ROWS)  # the row borders lost, as pypdf reads some tables
+
+
+def candidate(text: str, matched: set[str]) -> Candidate:
+    chunk = Chunk("t-0000", "tabell.pdf", 2, "Översikt", "Partnerskap", text, "h")
+    return Candidate(sentence=text, hit=Hit(chunk, 1.0), index=0, rank=0, coverage=1.0,
+                     matched=matched, score=0.9)
+
+
+def test_only_the_municipality_near_the_topic_is_listed_with_its_part_of_the_text() -> None:
+    assert len(TABLE.split()) > LONG_TEXT
+    q = Question.parse("Vilka kommuner arbetar med dricksvatten?")
+    answer = list_answer(q, [candidate(TABLE, {"dricksvat"})], {"dricksvat": 3.0})
+    assert answer is not None
+    lines = answer.text.splitlines()
+    assert lines[0] == "Jag hittade 1 kommun eller region i 1 dokument:"
+    assert lines[1].startswith("- Arvika kommun: … Arvika kommun | Nakuru | dricksvatten")
+    assert "Växjö" not in lines[1]  # the line shows the part about Arvika, not the table
+    assert answer.citations[0].quote == TABLE  # the citation keeps the whole passage
+
+
+def test_a_sentence_of_ordinary_length_counts_as_a_whole() -> None:
+    text = ("Arvika och Kalix kommun deltar båda, men bara den ena arbetar med dricksvatten, "
+            "och det står i ansökan.")
+    assert len(text.split()) <= LONG_TEXT
+    q = Question.parse("Vilka kommuner arbetar med dricksvatten?")
+    answer = list_answer(q, [candidate(text, {"dricksvat"})], {"dricksvat": 3.0})
+    assert answer is not None
+    assert [ln.split(":")[0] for ln in answer.text.splitlines()[1:]] == [
+        "- Arvika kommun", "- Kalix kommun"]
+    assert all(text in ln for ln in answer.text.splitlines()[1:])
