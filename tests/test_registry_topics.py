@@ -138,3 +138,19 @@ def test_a_pair_only_a_title_names_is_no_partnership() -> None:
     chunks = [Chunk(id="t-0000", source="t.md", page=None, title="Hallsberg och Chipata",
                     heading="", text="Eleverna lärde sig att sköta en kompost.", doc_hash="t")]
     assert merge(extract(chunks)) == []
+
+
+def test_what_a_topic_learns_from_one_sentence_does_not_leak_into_the_next() -> None:
+    topic = (("krisberedskap",), ("vattenrening",))
+    sentences = [
+        ("Beredskap inför valet.", False),
+        ("Poltava lär Kalmar om beredskap och krishantering.", True),
+        ("Kristallen glimmar.", False),
+        ("Rening av vatten i byarna.", True),
+        ("Beredskap inför valet.", False),  # asked again, after the parts were seen elsewhere
+    ]
+    assert [mentions_topic(text, topic) for text, _ in sentences] == [m for _, m in sentences]
+    # a set of words (all the words of a partnership's sentences) is read the same way
+    words = frozenset("beredskap inför valet glasbruket glimmar".split())
+    assert not mentions_topic(words, topic)
+    assert mentions_topic(words | {"krishantering"}, topic)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kp_assistant.answering.evidence import GENERIC_NAMES
 from kp_assistant.answering.question import REFUSAL, Lang, Question
@@ -22,6 +23,7 @@ from kp_assistant.registry.themes import (
     mentions_topic,
     resolve_themes,
     topic_words,
+    words_of,
 )
 
 _COUNT_NOUNS = re.compile(
@@ -215,15 +217,25 @@ def theme_mention(g: PartnershipGroup, f: Filters,
                   ranks: Mapping[str, int] | None = None) -> Mention | None:
     """The sentence about the partnership that shows the asked theme or topic: the first in
     the retriever's order when `ranks` is given."""
-    # the sentences about the partnership, then those that only stand beside them
-    for m in [*_ranked(g.sources, ranks or {}), *_ranked(g.context, ranks or {})]:
-        if (f.topic and mentions_topic(m.sentence, f.topic)) or (
-            f.themes & set(match_themes(m.sentence))
-        ):
-            return m
+    # a topic whose words the partnership's sentences lack altogether is in none of them:
+    # most partnerships are ruled out by one look at their words
+    topic = bool(f.topic) and mentions_topic(group_words(g), f.topic)
+    if topic or f.themes:
+        # the sentences about the partnership, then those that only stand beside them
+        for m in [*_ranked(g.sources, ranks or {}), *_ranked(g.context, ranks or {})]:
+            if (topic and mentions_topic(m.sentence, f.topic)) or (
+                f.themes and f.themes & set(match_themes(m.sentence))
+            ):
+                return m
     if f.themes & set(g.themes):  # the theme came from a heading, a title or the embedding
         return g.sources[0]
     return None
+
+
+@lru_cache(maxsize=1 << 16)
+def group_words(g: PartnershipGroup) -> frozenset[str]:
+    """Every word of the partnership's sentences."""
+    return frozenset().union(*(words_of(m.sentence) for m in (*g.sources, *g.context)))
 
 
 def line_for(g: PartnershipGroup, lang: Lang, stated: Mention | None = None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -99,6 +100,7 @@ def _starts(word: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
     )
 
 
+@lru_cache(maxsize=1 << 17)  # a registry's sentences, read again for each theme question
 def match_themes(text: str) -> tuple[str, ...]:
     """Themes whose terms occur in text, in taxonomy order."""
     words = _WORD.findall(text.lower())
@@ -210,29 +212,74 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_SWEDISH) | frozenset(STOPWORDS_EN)
 
 
-def mentions_topic(text: str, topic: Sequence[Sequence[str]]) -> bool:
-    """Whether a sentence holds every word of one alternative, also inside a compound
-    ("turism" in "ekoturismen") or as the parts of one ("krisberedskap" in "beredskap och
-    krishantering")."""
-    words = frozenset(_WORD.findall(text.lower()))
-    return any(all(any(word_matches(t, w) for w in words) or _parts_in(t, words) for t in alt)
-               for alt in topic)
+def mentions_topic(text: str | frozenset[str], topic: Sequence[Sequence[str]]) -> bool:
+    """Whether a sentence (or a set of lower-case words) holds every word of one alternative,
+    also inside a compound ("turism" in "ekoturismen") or as the parts of one
+    ("krisberedskap" in "beredskap och krishantering")."""
+    words = words_of(text) if isinstance(text, str) else text
+    return _matcher(tuple(tuple(alt) for alt in topic)).matches(words)
+
+
+@lru_cache(maxsize=1 << 18)  # every sentence of the registry, read again for each question
+def words_of(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+@lru_cache(maxsize=64)
+def _matcher(topic: tuple[tuple[str, ...], ...]) -> _TopicMatcher:
+    return _TopicMatcher(topic)
+
+
+class _TopicMatcher:
+    """A topic's words against a sentence's words. What each term makes of a word is worked
+    out once per word, so a registry's sentences cost a few set operations each."""
+
+    def __init__(self, topic: tuple[tuple[str, ...], ...]) -> None:
+        self.topic = topic
+        self._lock = threading.Lock()
+        terms = {t for alt in topic for t in alt}
+        self._seen: dict[str, set[str]] = {t: set() for t in terms}
+        self._alone: dict[str, set[str]] = {t: set() for t in terms}  # words matching the term
+        # per two-part split of a term ("kris" + "beredskap"): the words that are its head
+        # (and do not start with the first part), and those that start with the first part
+        # (as a word, or a compound of at least _MIN_PART more letters)
+        self._parts = {t: [(set[str](), set[str]()) for _ in _cuts(t)] for t in terms}
+
+    def matches(self, words: frozenset[str]) -> bool:
+        with self._lock:  # the sets grow; two questions may share a matcher
+            return any(all(self._term(t, words) for t in alt) for alt in self.topic)
+
+    def _term(self, term: str, words: frozenset[str]) -> bool:
+        new = words.difference(self._seen[term])
+        if new:
+            self._seen[term] |= new
+            cuts = list(zip(_cuts(term), self._parts[term], strict=True))
+            for w in new:
+                if word_matches(term, w):
+                    self._alone[term].add(w)
+                for (first, head), (heads, firsts) in cuts:
+                    if word_matches(head, w) and not w.startswith(first):
+                        heads.add(w)
+                    if w.startswith(first) and (w == first or len(w) - len(first) >= _MIN_PART):
+                        firsts.add(w)
+        if not words.isdisjoint(self._alone[term]):
+            return True
+        return any(not words.isdisjoint(heads) and not words.isdisjoint(firsts)
+                   for heads, firsts in self._parts[term])
 
 
 # The shortest part of a compound that is looked for on its own.
 _MIN_PART = 4
 
 
-def _parts_in(term: str, words: frozenset[str]) -> bool:
-    """Whether the two parts of a compound term stand in the words: the head as a word of
-    its own, the first part as a word or at the start of one ("kris" + "beredskap"; a linking
-    s may join them: "avfall" + "s" + "hantering")."""
+@lru_cache(maxsize=256)
+def _cuts(term: str) -> tuple[tuple[str, str], ...]:
+    """The ways to read a compound term as a first part and a head, each at least _MIN_PART
+    letters ("kris" + "beredskap"; a linking s is left out: "avfall" + "hantering")."""
+    out = []
     for cut in range(_MIN_PART, len(term) - _MIN_PART + 1):
         first, head = term[:cut], term[cut:]
         if first.endswith("s") and len(first) > _MIN_PART:
             first = first[:-1]
-        if any(word_matches(head, w) and not w.startswith(first) for w in words) and any(
-                w.startswith(first) and (w == first or len(w) - len(first) >= _MIN_PART)
-                for w in words):
-            return True
-    return False
+        out.append((first, head))
+    return tuple(out)
