@@ -28,7 +28,7 @@ __all__ = [
 from kp_assistant.registry.themes import embedding_themes, match_themes, ordered, resolve_themes
 
 # Bump when extraction changes, so that a stored registry is extracted again.
-REGISTRY_VERSION = 4
+REGISTRY_VERSION = 5
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d|-tal)")
 _RANGE = re.compile(r"\b((?:19|20)\d{2})\s*[–-]\s*(?:[a-zåäö]+\s+)?((?:19|20)\d{2})\b")
