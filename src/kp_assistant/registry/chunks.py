@@ -120,7 +120,7 @@ def drafts(c: Chunk, found: list[list[Pair]], known: Known, party: str | None = 
                 yield context[0], seg, "about"
 
 
-# The longest line that may be a caption ("Projekt inom partnerskapet Falun–Tsumeb").
+# The longest line that may be a caption over the lines below it ("Projekt med Lusaka 2012–2015").
 _CAPTION = 80
 
 
@@ -129,5 +129,5 @@ def _other_partner(text: str, pair: Pair, known: Known) -> bool:
     if known.pattern is None:
         return False
     own = partner_key(pair.partner)
-    return any(not (own.startswith(key) or key.startswith(own))  # "Mogale" is "Mogale City"
+    return any(not (own.startswith(key) or key.startswith(own))  # "Lusaka" is "Lusaka City"
                for key in {partner_key(m.group()) for m in known.pattern.finditer(text)})

@@ -215,7 +215,7 @@ def _stopwords() -> frozenset[str]:
 def mentions_topic(text: str | frozenset[str], topic: Sequence[Sequence[str]]) -> bool:
     """Whether a sentence (or a set of lower-case words) holds every word of one alternative,
     also inside a compound ("turism" in "ekoturismen") or as the parts of one
-    ("krisberedskap" in "beredskap och krishantering")."""
+    ("vattenrening" in "rening av vatten i byarna")."""
     words = words_of(text) if isinstance(text, str) else text
     return _matcher(tuple(tuple(alt) for alt in topic)).matches(words)
 
@@ -240,7 +240,7 @@ class _TopicMatcher:
         terms = {t for alt in topic for t in alt}
         self._seen: dict[str, set[str]] = {t: set() for t in terms}
         self._alone: dict[str, set[str]] = {t: set() for t in terms}  # words matching the term
-        # per two-part split of a term ("kris" + "beredskap"): the words that are its head
+        # per two-part split of a term ("vatten" + "rening"): the words that are its head
         # (and do not start with the first part), and those that start with the first part
         # (as a word, or a compound of at least _MIN_PART more letters)
         self._parts = {t: [(set[str](), set[str]()) for _ in _cuts(t)] for t in terms}
@@ -275,7 +275,7 @@ _MIN_PART = 4
 @lru_cache(maxsize=256)
 def _cuts(term: str) -> tuple[tuple[str, str], ...]:
     """The ways to read a compound term as a first part and a head, each at least _MIN_PART
-    letters ("kris" + "beredskap"; a linking s is left out: "avfall" + "hantering")."""
+    letters ("vatten" + "rening"; a linking s is left out: "avfall" + "hantering")."""
     out = []
     for cut in range(_MIN_PART, len(term) - _MIN_PART + 1):
         first, head = term[:cut], term[cut:]
