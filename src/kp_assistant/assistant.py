@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from kp_assistant.documents.ocr import CACHE_DIR as OCR_CACHE_DIR
 from kp_assistant.documents.ocr import OcrOptions
-from kp_assistant.embedding import Embedder, embedder_name, keep_index_engine, make_embedder
-from kp_assistant.errors import EmptyIndex
+from kp_assistant.embedding import Embedder, embedder_name, make_embedder
+from kp_assistant.embedding.engines import keep_index_engine
+from kp_assistant.errors import CorruptIndex, EmptyIndex
 from kp_assistant.index.store import Store
 from kp_assistant.ingest import EventHandler, Ingestor
 from kp_assistant.models import Answer, Citation, Hit, IngestSummary
@@ -55,8 +56,11 @@ class Assistant:
         """The assistant over the configured index. With the `auto` backend an existing index
         keeps the engine that built it, unless it is about to be rebuilt."""
         store = Store.from_settings(settings)
-        if not rebuild and store.manifest.files:
-            settings = keep_index_engine(settings, store.manifest.embedder)
+        try:
+            built = None if rebuild or not store.manifest.files else store.manifest.embedder
+        except CorruptIndex:  # reported on first use; `ingest --rebuild` repairs it
+            built = None
+        settings = keep_index_engine(settings, built)
         return cls(store, lambda: make_embedder(settings), settings,
                    embedder_id=embedder_name(settings))
 

@@ -39,7 +39,7 @@ from kp_assistant.answering.rules import CountryList, country_rule_answer
 from kp_assistant.answering.sentences import SentenceVectors
 from kp_assistant.answering.types import DATE, type_fit
 from kp_assistant.answering.verify import is_instruction
-from kp_assistant.embedding import similarity_scale
+from kp_assistant.embedding.engines import similarity_scale
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Answer, Chunk, Citation, Hit
 
