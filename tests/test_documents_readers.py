@@ -471,3 +471,31 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 
     assert reason_for(tmp_path / "gone.pdf") == "cannot read file (No such file or directory)"
     assert reason_for(tmp_path / "folder.md") == "cannot read file (Is a directory)"
+
+
+LAZY = """
+import sys
+from pathlib import Path
+from kp_assistant.documents.readers import read_document
+
+read_document(Path(sys.argv[1]))
+print(" ".join(sorted(m for m in ("bs4", "docx", "pypdf", "lxml") if m in sys.modules)))
+"""
+
+
+def test_a_format_library_is_imported_only_for_its_files(tmp_path: Path) -> None:
+    # the reader process starts for every ingest; text files must not wait for the PDF library
+    import subprocess
+    import sys
+
+    (tmp_path / "a.md").write_text("# Rubrik\n\nText.\n", encoding="utf-8")
+    (tmp_path / "b.html").write_text("<h1>Rubrik</h1><p>Text.</p>", encoding="utf-8")
+
+    def imported(name: str) -> str:
+        done = subprocess.run([sys.executable, "-c", LAZY, str(tmp_path / name)],
+                              capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout.strip()
+
+    assert imported("a.md") == ""
+    html = imported("b.html")
+    assert "bs4" in html and "pypdf" not in html

@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import codecs
+import importlib
 import logging
 import re
 import unicodedata
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import docx
-from bs4 import BeautifulSoup
-from bs4.element import NavigableString, PreformattedString, Tag
-from docx.table import Table
-
-from kp_assistant.documents.ocr import OcrOptions, Progress
-from kp_assistant.documents.pdf import read_pdf
-from kp_assistant.errors import Refused, UnreadableDocument, short_detail
+from kp_assistant.errors import Refused, UnreadableDocument
 from kp_assistant.models import SUPPORTED_SUFFIXES, Page, ParsedDocument
+
+if TYPE_CHECKING:
+    from kp_assistant.documents.ocr import OcrOptions, Progress
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SUPPORTED_SUFFIXES", "read_document"]
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
-# Word XML compresses about 10:1; a much higher ratio only comes from crafted archives.
-MAX_ZIP_RATIO = 100
-
-_Raw = tuple[str | None, list[Page]]  # (title from metadata, pages before normalisation)
+Raw = tuple[str | None, list[Page]]  # (title from metadata, pages before normalisation)
 
 
 def read_document(
@@ -42,16 +34,14 @@ def read_document(
     """
     suffix = path.suffix.lower()
     try:
-        if suffix not in _READERS:
+        if suffix not in _FORMATS:
             kind = f"'{suffix}'" if suffix else "(no extension)"
             raise Refused(f"unsupported file type {kind}")
         data = path.read_bytes()
         if not data:
             raise Refused("empty file")
-        if suffix == ".pdf":
-            meta_title, raw_pages = read_pdf(data, ocr, progress)
-        else:
-            meta_title, raw_pages = _READERS[suffix](data)
+        read = _reader(suffix)
+        meta_title, raw_pages = read(data, ocr, progress) if suffix == ".pdf" else read(data)
         pages = [replace(p, text=text) for p in raw_pages if (text := _clean(p.text))]
         if not pages:
             raise Refused("no text found")
@@ -111,121 +101,15 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
-def _read_text(data: bytes) -> _Raw:
+def _read_text(data: bytes) -> Raw:
     return None, [Page(None, _decode(data))]
 
 
-def _read_markdown(data: bytes) -> _Raw:
+def _read_markdown(data: bytes) -> Raw:
     text = _decode(data)
     for pattern, replacement in _MD_NOISE:
         text = pattern.sub(replacement, text)
     return None, [Page(None, text)]
-
-
-# --- HTML --------------------------------------------------------------------------------------
-
-_DROP_TAGS = ["script", "style", "noscript", "template", "nav", "header", "footer", "aside"]
-_DROP_TAGS += ["form", "iframe", "svg"]
-_BOILERPLATE = re.compile(r"(?i)cookie|consent|gdpr|breadcrumb|menu|navbar|skip-link|share|social")
-_BOILERPLATE_ROLES = {"navigation", "banner", "contentinfo", "search", "menu"}
-_CONTENT_TAGS = ["main", "article", "h1"]
-_BLOCK_TAGS = {"p", "div", "section", "article", "main", "ul", "ol", "li", "table", "tbody"}
-_BLOCK_TAGS |= {"thead", "blockquote", "pre", "dl", "dt", "dd", "figure", "figcaption", "br", "hr"}
-
-
-def _read_html(data: bytes) -> _Raw:
-    soup = BeautifulSoup(data, "html.parser")
-    for tag in soup.find_all(_DROP_TAGS) + soup.find_all(_is_boilerplate):
-        if isinstance(tag, Tag) and not tag.decomposed:
-            tag.decompose()
-    title = soup.title.get_text() if soup.title else ""
-    if not title.strip() and (h1 := soup.find("h1")):
-        title = h1.get_text(" ")
-    root = soup.find("main") or soup.find("article") or soup.body or soup
-    lines = _html_lines(root) if isinstance(root, Tag) else iter(())
-    return _squash(title), [Page(None, "\n".join(lines))]
-
-
-def _is_boilerplate(tag: Tag) -> bool:
-    marks = " ".join([str(tag.get("id") or ""), *tag.get_attribute_list("class")])
-    if not (_BOILERPLATE.search(marks) or tag.get("role") in _BOILERPLATE_ROLES):
-        return False
-    # A wrapper such as <div class="page with-menu"> may hold the content itself.
-    return tag.name not in {"html", "body", "main", "article"} and not tag.find(_CONTENT_TAGS)
-
-
-def _html_lines(node: Tag, prefix: str = "") -> Iterator[str]:
-    """Yield one line per heading, paragraph, list item and table row, in document order."""
-    inline: list[str] = []
-
-    def flush() -> Iterator[str]:
-        if text := _squash("".join(inline)):
-            yield prefix + text
-        inline.clear()
-
-    for child in node.children:
-        if isinstance(child, NavigableString):
-            if not isinstance(child, PreformattedString):  # comments, doctype, CDATA
-                inline.append(str(child))
-        elif not isinstance(child, Tag):
-            continue
-        elif child.name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-            yield from flush()
-            if heading := _squash(child.get_text(" ")):
-                yield f"{'#' * int(child.name[1])} {heading}"
-        elif child.name == "tr":
-            yield from flush()
-            if cells := [_squash(c.get_text(" ")) for c in child.find_all(["th", "td"])]:
-                yield " | ".join(cells)
-        elif child.name in _BLOCK_TAGS:
-            yield from flush()
-            yield from _html_lines(child, "- " if child.name == "li" else prefix)
-        else:
-            inline.append(child.get_text())
-    yield from flush()
-
-
-# --- Word --------------------------------------------------------------------------------------
-
-
-def _read_docx(data: bytes) -> _Raw:
-    try:
-        with zipfile.ZipFile(BytesIO(data)) as archive:
-            members = archive.infolist()
-    except zipfile.BadZipFile:
-        raise Refused("not a valid .docx (not a zip archive)") from None
-    # zipfile stops reading a member at its declared size, so the declared sizes can be trusted.
-    unpacked = sum(m.file_size for m in members)
-    packed = sum(m.compress_size for m in members)
-    if unpacked > MAX_UNZIPPED_BYTES or unpacked > MAX_ZIP_RATIO * max(packed, 100_000):
-        raise Refused("suspicious archive (zip bomb?)")
-    lines: list[str] = []
-    try:
-        for block in docx.Document(BytesIO(data)).iter_inner_content():
-            if isinstance(block, Table):
-                lines.extend(_docx_rows(block))
-            elif text := _squash(block.text):
-                lines.append(_docx_prefix(block.style.name if block.style else None) + text)
-    except Exception as e:  # python-docx raises KeyError, ValueError, lxml errors on bad parts
-        raise Refused(f"not a valid .docx ({short_detail(e)})") from None
-    return None, [Page(None, "\n".join(lines))]
-
-
-def _docx_rows(table: Table) -> Iterator[str]:
-    for row in table.rows:
-        cells = [_squash(cell.text) for cell in row.cells]
-        # A merged cell is returned once for every column it spans.
-        kept = [c for i, c in enumerate(cells) if c and (i == 0 or c != cells[i - 1])]
-        if kept:
-            yield " | ".join(kept)
-
-
-def _docx_prefix(style: str | None) -> str:
-    style = (style or "").lower()
-    if style.startswith(("title", "rubrik", "heading")):
-        level = re.search(r"\d", style)
-        return "#" * min(int(level.group()) if level else 1, 6) + " "
-    return "- " if style.startswith("list") else ""
 
 
 # --- Shared ------------------------------------------------------------------------------------
@@ -243,12 +127,12 @@ def _clean(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
     return " ".join(text.split())
 
 
 def _title(meta_title: str | None, pages: list[Page], path: Path) -> str:
-    meta = _squash(unicodedata.normalize("NFC", meta_title or ""))
+    meta = squash(unicodedata.normalize("NFC", meta_title or ""))
     # scanners and image converters often store the file name as the title: it tells nothing
     if meta and not _JUNK_TITLE.search(meta) and meta != path.stem:
         return meta
@@ -258,9 +142,22 @@ def _title(meta_title: str | None, pages: list[Page], path: Path) -> str:
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if first_line and len(first_line) < 120:
         return first_line
-    return _squash(re.sub(r"[_-]+", " ", path.stem)) or path.name
+    return squash(re.sub(r"[_-]+", " ", path.stem)) or path.name
 
 
-_READERS: dict[str, Callable[[bytes], _Raw]] = {".pdf": read_pdf, ".docx": _read_docx}
-_READERS |= {".txt": _read_text, ".md": _read_markdown, ".markdown": _read_markdown}
-_READERS |= {".html": _read_html, ".htm": _read_html}
+# module and function per file type: a format's library (pypdf, bs4, python-docx) is imported
+# when the first file of that type is read, so a reader process is ready in a few milliseconds
+_FORMATS = {
+    ".txt": (__name__, "_read_text"),
+    ".md": (__name__, "_read_markdown"),
+    ".markdown": (__name__, "_read_markdown"),
+    ".html": ("kp_assistant.documents.html", "read_html"),
+    ".htm": ("kp_assistant.documents.html", "read_html"),
+    ".docx": ("kp_assistant.documents.word", "read_docx"),
+    ".pdf": ("kp_assistant.documents.pdf", "read_pdf"),
+}
+
+
+def _reader(suffix: str) -> Callable[..., Raw]:
+    module, name = _FORMATS[suffix]
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
