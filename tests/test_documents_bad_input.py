@@ -148,6 +148,13 @@ def pid_reader(path: Path) -> ParsedDocument:
     return ParsedDocument(str(os.getpid()), [Page(None, "x" * int(path.read_text()))])
 
 
+def marking_reader(path: Path) -> ParsedDocument:
+    """Leaves `<path>.began` when it starts, then takes a second and a half."""
+    path.with_name(path.name + ".began").touch()
+    time.sleep(1.5)
+    return pid_reader(path)
+
+
 @pytest.fixture
 def small_file(tmp_path: Path) -> Path:
     path = tmp_path / "fem.txt"
@@ -208,6 +215,32 @@ def test_the_worker_is_reused_and_replaced_after_a_failure(small_file: Path) -> 
         assert replaced != first
         assert not pid_alive(int(first))
     assert not pid_alive(int(replaced))
+    assert_no_children()
+
+
+def test_a_prefetched_file_is_read_before_it_is_asked_for(small_file: Path) -> None:
+    began = small_file.with_name(small_file.name + ".began")
+    with Sandbox(timeout_s=30, memory_mb=512) as sandbox:
+        sandbox.prefetch(small_file, marking_reader)
+        deadline = time.monotonic() + 30
+        while not began.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert began.exists()  # the child started on it while the caller did something else
+        time.sleep(2)  # the child is done by now
+        # a bound shorter than the read itself: the time before the call is not charged
+        sandbox.timeout_s = 1
+        document = sandbox.read(small_file, marking_reader)
+        assert document.pages[0].text == "xxxxx"
+
+
+def test_a_prefetch_that_is_not_wanted_is_dropped(tmp_path: Path, small_file: Path) -> None:
+    other = tmp_path / "tre.txt"
+    other.write_text("3")
+    with Sandbox(timeout_s=30, memory_mb=512) as sandbox:
+        sandbox.prefetch(small_file, pid_reader)
+        sandbox.prefetch(other, pid_reader)  # one file ahead at most: ignored
+        assert sandbox.read(other, pid_reader).pages[0].text == "xxx"
+        assert sandbox.read(small_file, pid_reader).pages[0].text == "xxxxx"
     assert_no_children()
 
 

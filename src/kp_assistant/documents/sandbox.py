@@ -21,11 +21,13 @@ import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kp_assistant.documents.ocr import OcrOptions
 from kp_assistant.errors import KPError, UnreadableDocument
 from kp_assistant.models import ParsedDocument
+
+if TYPE_CHECKING:
+    from kp_assistant.documents.ocr import OcrOptions
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class Sandbox:
         self._conn: Connection | None = None
         self._ready = False
         self._busy = False
+        self._pending: tuple[Path, Reader | None] | None = None  # sent, its answer not yet read
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     def __enter__(self) -> Sandbox:
@@ -99,18 +102,39 @@ class Sandbox:
         self._process, self._conn, self._ready = process, conn, False
         conn.send((self.memory_mb, self.max_chars, logging.getLogger().getEffectiveLevel()))
 
+    def prefetch(self, path: Path, reader: Reader | None = None) -> None:
+        """Have the child read `path` now, while the caller works; `read(path)` collects it."""
+        if self._pending is not None:
+            return  # the child reads one file at a time
+        request = (path, reader, self.ocr_timeout_s, self.ocr)
+        self.start()
+        try:
+            assert self._conn is not None
+            self._conn.send(request)
+        except OSError:  # the idle child has died since its last file: a fresh one
+            self.close()
+            self.start()
+            assert self._conn is not None
+            self._conn.send(request)
+        self._pending, self._busy = (path, reader), True
+
     def read(self, path: Path, reader: Reader | None = None,
              on_page: PageProgress | None = None) -> ParsedDocument:
-        """Read `path`; `on_page(done, total)` hears of every page OCR'd (first with done=0)."""
-        self.start()
+        """Read `path`; `on_page(done, total)` hears of every page OCR'd (first with done=0).
+
+        The time limit counts from this call: a prefetched file is not charged for the time
+        the caller spent elsewhere, only a stuck one is detected later.
+        """
+        if self._pending is not None and self._pending != (path, reader):
+            self.close()  # the prefetched answer is not wanted; a fresh child is quicker
+        if self._pending is None:
+            self.prefetch(path, reader)
         self._wait_ready()
         process, conn = self._process, self._conn
         assert process is not None and conn is not None
-        self._busy = True
+        started = time.monotonic()
+        deadline, ocr = started + self.timeout_s, False
         try:
-            conn.send((path, reader, self.ocr_timeout_s, self.ocr))
-            started = time.monotonic()
-            deadline, ocr = started + self.timeout_s, False
             while True:
                 wait = deadline - time.monotonic()
                 if wait <= 0 or not conn.poll(wait):
@@ -129,8 +153,10 @@ class Sandbox:
         except (EOFError, OSError):  # the child died: a signal, or C code aborting
             exitcode = _wait(process, 5)
             self.close()
+            if exitcode == -signal.SIGALRM:  # its own alarm: stuck while nobody was waiting
+                raise UnreadableDocument(str(path), self._limit(ocr)) from None
             raise UnreadableDocument(str(path), _crash_reason(exitcode)) from None
-        self._busy = False
+        self._busy, self._pending = False, None
         for name, level, message in records:
             logging.getLogger(name).log(level, "%s: %s", path.name, message)
         match kind:
@@ -156,7 +182,7 @@ class Sandbox:
     def close(self) -> None:
         """Stop the child: politely when idle, at once when it is stuck in a file."""
         process, conn, busy, finalizer = self._process, self._conn, self._busy, self._finalizer
-        self._process = self._conn = self._finalizer = None
+        self._process = self._conn = self._finalizer = self._pending = None
         self._busy = self._ready = False
         if finalizer is not None:
             finalizer.detach()
@@ -174,10 +200,10 @@ class Sandbox:
             return
         process, conn = self._process, self._conn
         assert process is not None and conn is not None
-        self._busy = True  # if it hangs in start-up, close() must not wait for it
+        busy, self._busy = self._busy, True  # if it hangs in start-up, close() must not wait
         try:
             if conn.poll(START_TIMEOUT_S) and conn.recv() == "ready":
-                self._ready, self._busy = True, False
+                self._ready, self._busy = True, busy
                 return
         except (EOFError, OSError):
             pass
