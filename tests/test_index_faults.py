@@ -509,3 +509,26 @@ def test_answers_while_the_same_process_ingests(tmp_path: Path) -> None:
     answer = assistant.ask("Vad gör Region Gotland och Kibaha i Tanzania?")
     assert "gotland_2.md" in {c.source for c in answer.citations}, answer
     assistant.store.close()
+
+
+def test_a_store_being_written_is_not_taken_for_a_truncated_one(tmp_path: Path) -> None:
+    import sqlite3
+
+    from kp_assistant.index.chroma import SQLITE_FILE, vector_problem
+
+    db = tmp_path / SQLITE_FILE
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table t (x text)")
+        conn.executemany("insert into t values (?)", [("x" * 500,)] * 100)
+    conn.close()
+    whole = db.read_bytes()
+    db.write_bytes(whole[:-4096])  # the header already counts a page the file lacks
+    assert "is truncated" in (vector_problem(tmp_path, settle_s=0.3) or "")
+
+    # the writer appends the last page a moment later: the reader waits for it
+    writer = threading.Timer(0.2, db.write_bytes, [whole])
+    writer.start()
+    try:
+        assert vector_problem(tmp_path, settle_s=5) is None
+    finally:
+        writer.join()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,27 +19,40 @@ from kp_assistant.models import Chunk
 SQLITE_FILE = "chroma.sqlite3"  # Chroma's name for its database in the persistent folder
 
 
-def vector_problem(chroma_dir: Path) -> str | None:
+def vector_problem(chroma_dir: Path, settle_s: float = 1.0) -> str | None:
     """What is wrong with the on-disk vector store, seen without opening it; None if it looks
-    whole."""
-    db = chroma_dir / SQLITE_FILE
+    whole.
+
+    A file that looks truncated is looked at again for up to `settle_s`: another process in
+    the middle of writing it shows a header ahead of the file's length for a moment, while a
+    truly cut file stays cut.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        problem, truncated = _inspect(chroma_dir / SQLITE_FILE)
+        if not truncated or time.monotonic() >= deadline:
+            return problem
+        time.sleep(0.05)
+
+
+def _inspect(db: Path) -> tuple[str | None, bool]:
     try:
         with open(db, "rb") as fh:
             header = fh.read(100)
             size = os.fstat(fh.fileno()).st_size
     except FileNotFoundError:
-        return f"the vector store {db} is missing"
+        return f"the vector store {db} is missing", False
     except OSError as exc:
-        return f"the vector store {db} cannot be read: {exc.strerror or exc}"
+        return f"the vector store {db} cannot be read: {exc.strerror or exc}", False
     if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
-        return f"the vector store {db} is not a SQLite database"
+        return f"the vector store {db} is not a SQLite database", False
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
     # the header's page count is valid when the change counter equals "version valid for"
     if header[24:28] == header[92:96] and pages * page_size > size:
-        return f"the vector store {db} is truncated ({size} of {pages * page_size} bytes)"
-    return None
+        return f"the vector store {db} is truncated ({size} of {pages * page_size} bytes)", True
+    return None, False
 
 
 def chunk_from(cid: str, doc: str | None, meta: Any) -> Chunk:
