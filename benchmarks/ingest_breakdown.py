@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kp_assistant import embedding, ingest
+from kp_assistant import embedding
 from kp_assistant.assistant import Assistant
 from kp_assistant.documents import chunking, sandbox
-from kp_assistant.index import store
+from kp_assistant.index import changes, store
 from kp_assistant.registry import storage as registry_file
 from kp_assistant.settings import Settings
 
@@ -37,7 +37,7 @@ STAGES: list[tuple[Any, str, str]] = [
     (sandbox.Sandbox, "start", "starting the reader process"),
     (sandbox.Sandbox, "close", "stopping the reader process"),
     (chunking, "chunk_document", "chunking"),
-    (ingest, "file_hash", "hashing files"),
+    (changes, "file_hash", "hashing files"),
     (store.Store, "check", "opening Chroma, checking the store"),
     (store.Store, "all_chunks", "reading chunks back for the registry"),
     (store.Store, "save_manifest", "manifest saves"),

@@ -295,10 +295,12 @@ def test_model_mismatch_is_raised_before_any_model_loads(
 KILL_AFTER = """
 import os, signal, sys
 from pathlib import Path
+from kp_assistant import ingest
 from kp_assistant.assistant import Assistant
 from kp_assistant.settings import Settings
 
 index, corpus, after = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+ingest.EMBED_GROUP = 1  # each file stored before its event: a kill can land between any two
 settings = Settings(index_dir=index, corpus_dir=corpus, embedding_backend="hashing")
 
 def on_event(event):

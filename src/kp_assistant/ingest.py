@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
-import os
-import stat
+import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kp_assistant.documents.files import discover, hidden_target, outside_root
+from kp_assistant.documents.files import discover
 from kp_assistant.documents.ocr import OcrOptions
 from kp_assistant.documents.sandbox import PageProgress, Sandbox
 from kp_assistant.embedding import Embedder, QueryCache
-from kp_assistant.errors import IngestStopped, KPError, UnreadableDocument
+from kp_assistant.errors import IngestStopped, UnreadableDocument
+from kp_assistant.index.changes import Look, choose_root, look, reconcile
 from kp_assistant.index.store import FileRecord, Manifest, Store
 from kp_assistant.models import (
     Chunk,
@@ -31,24 +31,28 @@ from kp_assistant.registry.storage import RegistryFile
 
 log = logging.getLogger(__name__)
 
-# Part of every document hash: bump it when reading or chunking changes, to re-index all.
-PIPELINE_VERSION = "3"
 # sentence vectors of the partnership registry, kept between runs (see QueryCache)
 QUERY_CACHE = "query_vectors.npz"
 
 EventHandler = Callable[[FileEvent], None]
-STOP_CHECK_CHUNKS = 64  # chunks embedded between two looks at the stop flag
+# Small files are embedded together, up to this many chunks: one call per file left each
+# file's last batch half empty and sorted fewer texts by length, which cost a quarter of the
+# encoder's time on the bundled corpus (docs/benchmarks.md). A file this long has a call
+# (and an embedding time limit) of its own.
+EMBED_GROUP = 128
+STOP_CHECK_CHUNKS = 128  # at most this many chunks embedded between two looks at the stop flag
 
 
-def file_hash(path: Path, chunk_words: int, overlap: int) -> str:
-    h = hashlib.sha256(f"{PIPELINE_VERSION}/{chunk_words}/{overlap}\0".encode())
-    # O_NONBLOCK: a named pipe in the corpus must not make the run wait for a writer
-    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise OSError("not a regular file")
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:32]
+@dataclass
+class Pending:
+    """A file read and chunked, waiting for its vectors."""
+
+    source: str
+    path: Path
+    key: str
+    chunks: list[Chunk]
+    record: FileRecord
+    previous: FileRecord | None
 
 
 class Ingestor:
@@ -85,6 +89,9 @@ class Ingestor:
         self.sandbox = Sandbox(timeout_s=read_timeout, memory_mb=read_memory_mb,
                                max_chars=read_max_chars, ocr=ocr, ocr_timeout_s=ocr_timeout)
         self.ocr_min_confidence = ocr_min_confidence
+        self._looks: dict[str, Look] = {}
+        # files handled but not yet reported, in order (`done`, and the event or the file read)
+        self._queue: list[tuple[int, FileEvent | Pending]] = []
 
     @property
     def embedder(self) -> Embedder:
@@ -105,30 +112,45 @@ class Ingestor:
         store.check_embedder(self.embedder_name)
         store.check()  # a lost or damaged vector store is beyond repair by a sync
         manifest = self.manifest = copy.deepcopy(store.manifest)
-        root = self._choose_root(root, files)
+        root = choose_root(manifest, root, files)
         manifest.embedder = self.embedder_name
         summary = IngestSummary()
         if not files.keys() <= manifest.files.keys():
             self.sandbox.start()  # a new file needs reading: the reader starts while Chroma opens
         # a clean previous run leaves nothing to repair, so Chroma need not even be opened
-        changed = self._reconcile() if store.was_interrupted() or not manifest.files else False
+        changed = (reconcile(store, manifest) if store.was_interrupted() or not manifest.files
+                   else False)
         failed_before = dict(manifest.failed)
 
         gone = [src for src in manifest.files if src not in files and _inside(root / src, given)]
         total = len(files) + len(gone)
         done = 0
-        try:
-            for source, path in files.items():
-                self._check_stop()
-                done += 1
-                on_page = _page_reporter(on_event, source, done, total)
-                event = self._sync_file(source, path, summary, root, on_page)
+        items = list(files.items())
+        self._looks, self._queue = {}, []
+
+        def report(ready: list[tuple[int, FileEvent]]) -> None:
+            nonlocal changed
+            for n, event in ready:
                 changed |= event.status in ("added", "updated") or (
-                    event.status == "failed" and failed_before.get(source) != event.reason
+                    event.status == "failed" and failed_before.get(event.source) != event.reason
                 )
                 if on_event:
                     on_event(FileEvent(event.source, event.status, event.chunks, event.reason,
-                                       done, total))
+                                       n, total))
+
+        try:
+            for source, path in items:
+                self._check_stop()
+                done += 1
+                on_page = _page_reporter(on_event, source, done, total)
+                item = self._sync_file(source, path, summary, root, on_page, items[done:])
+                if isinstance(item, Pending) and len(item.chunks) >= EMBED_GROUP:
+                    report(self._settle(summary))  # a long file is embedded on its own
+                self._queue.append((done, item))
+                waiting = sum(len(p.chunks) for _, p in self._queue if isinstance(p, Pending))
+                if not waiting or waiting >= EMBED_GROUP:
+                    report(self._settle(summary))
+            report(self._settle(summary))
         finally:
             self.sandbox.close()
         for source in gone:
@@ -168,95 +190,91 @@ class Ingestor:
         except OSError as exc:  # the next run embeds those sentences again; nothing is lost
             log.warning("cannot save %s: %s", cache.path, exc)
 
-    def _choose_root(self, root: Path, files: dict[str, Path]) -> Path:
-        manifest = self.manifest
-        stored = Path(manifest.root) if manifest.root else None
-        if stored is None or not manifest.files:
-            manifest.root = str(root)
-            return root
-        if stored == root:
-            return root
-        if root.is_relative_to(stored):
-            # a sub-folder of the indexed corpus: keep paths relative to the original root
-            rekeyed = {(root / k).relative_to(stored).as_posix(): v for k, v in files.items()}
-            files.clear()
-            files.update(rekeyed)
-            return stored
-        raise KPError(
-            f"This index holds the corpus {stored}; {root} is outside it. Use another --index "
-            "for a different folder, or `kp-assistant ingest --rebuild` to replace the corpus."
-        )
-
-    def _reconcile(self) -> bool:
-        """Undo an interrupted run: drop chunks no file owns and records whose chunks are gone."""
-        store, manifest = self.store, self.manifest
-        stored = store.stored_ids()
-        owned = manifest.chunk_ids()
-        orphans = stored - owned
-        if orphans:
-            log.info("removing %d chunks left by an interrupted run", len(orphans))
-            store.delete(orphans)
-        broken = [src for src, rec in manifest.files.items() if not set(rec.chunks) <= stored]
-        for src in broken:
-            log.warning("%s: chunks missing from the vector store; it will be indexed again", src)
-            del manifest.files[src]
-        if broken:
-            store.save_manifest(manifest)
-        return bool(orphans or broken)
+    def _look(self, source: str, path: Path, root: Path) -> Look:
+        if source not in self._looks:
+            box = self.sandbox
+            ocr = f"{box.ocr_timeout_s}/{box.ocr.dpi}" if box.ocr and box.ocr.enabled else "off"
+            # the read limits are part of the key: raising one retries files that hit it
+            limits = f"{box.timeout_s}/{box.memory_mb}/{box.max_chars}/{ocr}/{self.embed_timeout}"
+            self._looks[source] = look(source, path, root, self.manifest, limits,
+                                       self.chunk_words, self.overlap)
+        return self._looks[source]
 
     def _sync_file(self, source: str, path: Path, summary: IngestSummary, root: Path,
-                   on_page: PageProgress | None = None) -> FileEvent:
+                   on_page: PageProgress | None,
+                   ahead: Sequence[tuple[str, Path]]) -> FileEvent | Pending:
         manifest = self.manifest
         previous = manifest.files.get(source)
-        try:
-            escapes = outside_root(path, root)
-        except RuntimeError:  # pathlib's "Symlink loop from …"
-            return self._fail(source, "symbolic link loop", summary)
-        if escapes:
-            return self._fail(source, "symbolic link pointing outside the corpus", summary)
-        if hidden_target(path, root):  # hidden files are never indexed, by any name
-            return self._fail(source, "symbolic link to a hidden file", summary)
-        try:
-            digest = file_hash(path, self.chunk_words, self.overlap)
-        except OSError as exc:
-            return self._fail(source, f"cannot read file ({exc.strerror or exc})", summary)
-        if previous and previous.hash == digest:
+        look = self._look(source, path, root)
+        if look.unchanged and previous:
             summary.unchanged.append(source)
             return FileEvent(source, "unchanged", len(previous.chunks))
-        # the read limits are part of the key: raising one retries files that hit it
-        box = self.sandbox
-        ocr = f"{box.ocr_timeout_s}/{box.ocr.dpi}" if box.ocr and box.ocr.enabled else "off"
-        key = f"{digest}/{box.timeout_s}/{box.memory_mb}/{box.max_chars}/{ocr}/{self.embed_timeout}"
-        if source in manifest.failed and manifest.failed_keys.get(source) == key:
-            return self._fail(source, manifest.failed[source], summary)
+        if not look.needs_read:
+            return self._fail(source, look.failure, summary)
         from kp_assistant.documents.chunking import (
             chunk_document,  # only a changed file needs the chunker
         )
 
         try:
             doc = self.sandbox.read(path, on_page=on_page)
-            chunks = chunk_document(doc, source, digest, max_words=self.chunk_words,
+            # the reader goes on to the next file to read while this one is chunked and embedded
+            for next_source, next_path in ahead:
+                if self._look(next_source, next_path, root).needs_read:
+                    self.sandbox.prefetch(next_path)
+                    break
+            chunks = chunk_document(doc, source, look.digest, max_words=self.chunk_words,
                                     overlap=self.overlap)
             if not chunks:
                 raise UnreadableDocument(str(path), "no text found")
-            self._store_chunks(chunks, path)
         except UnreadableDocument as exc:
-            manifest.failed_keys[source] = key
+            manifest.failed_keys[source] = look.key
             return self._fail(source, exc.reason, summary)
-        manifest.files[source] = FileRecord(
-            hash=digest, chunks=[c.id for c in chunks], title=doc.title,
+        record = FileRecord(
+            hash=look.digest, chunks=[c.id for c in chunks], title=doc.title,
             pages=sum(1 for p in doc.pages if p.number is not None) or len(doc.pages),
             ocr=self._ocr_pages(source, doc),
         )
-        manifest.failed.pop(source, None)
+        return Pending(source, path, look.key, chunks, record, previous)
+
+    def _settle(self, summary: IngestSummary) -> list[tuple[int, FileEvent]]:
+        """Embed and store the files read so far, one call for all; their events, in order."""
+        queue, self._queue = self._queue, []
+        pending = [p for _, p in queue if isinstance(p, Pending)]
+        try:
+            vectors = self._embed([_embed_text(c) for p in pending for c in p.chunks],
+                                  [p.path for p in pending])
+        except UnreadableDocument as exc:  # too slow: every file of the call fails
+            vectors = None
+            for p in pending:
+                self.manifest.failed_keys[p.source] = p.key
+            failed = {p.source: self._fail(p.source, exc.reason, summary) for p in pending}
+        events = []
+        offset = 0
+        for n, item in queue:
+            if isinstance(item, Pending):
+                if vectors is None:
+                    item = failed[item.source]
+                else:
+                    own = vectors[offset : offset + len(item.chunks)]
+                    offset += len(item.chunks)
+                    item = self._store(item, own, summary)
+            events.append((n, item))
+        return events
+
+    def _store(self, p: Pending, vectors: np.ndarray, summary: IngestSummary) -> FileEvent:
+        """Chunks first, then the manifest entry; the old version's chunks last."""
+        manifest = self.manifest
+        self.store.add(p.chunks, vectors)
+        manifest.files[p.source] = p.record
+        manifest.failed.pop(p.source, None)
         # the manifest is saved before old chunks go, so a crash here leaves only orphans
         self.store.save_manifest(manifest)
-        if previous:
-            self.store.delete(set(previous.chunks) - {c.id for c in chunks})
-        summary.chunks_embedded += len(chunks)
-        status: FileStatus = "updated" if previous else "added"
-        (summary.updated if previous else summary.added).append(source)
-        return FileEvent(source, status, len(chunks))
+        if p.previous:
+            self.store.delete(set(p.previous.chunks) - {c.id for c in p.chunks})
+        summary.chunks_embedded += len(p.chunks)
+        status: FileStatus = "updated" if p.previous else "added"
+        (summary.updated if p.previous else summary.added).append(p.source)
+        return FileEvent(p.source, status, len(p.chunks))
 
     def _ocr_pages(self, source: str, doc: ParsedDocument) -> dict[str, float]:
         read = {str(p.number): p.ocr_confidence for p in doc.pages
@@ -267,17 +285,20 @@ class Ingestor:
                         ", ".join(low), self.ocr_min_confidence)
         return read
 
-    def _store_chunks(self, chunks: list[Chunk], path: Path) -> None:
-        texts = [_embed_text(c) for c in chunks]
+    def _embed(self, texts: list[str], paths: list[Path]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
         parts = []
+        # equal slices of at most STOP_CHECK_CHUNKS: a long file stops midway too
+        size = math.ceil(len(texts) / math.ceil(len(texts) / STOP_CHECK_CHUNKS))
         deadline = time.monotonic() + self.embed_timeout
-        for start in range(0, len(texts), STOP_CHECK_CHUNKS):  # a long file stops midway too
+        for start in range(0, len(texts), size):
             self._check_stop()
             if time.monotonic() > deadline:  # one file must not hold a sync (and its lock)
-                raise UnreadableDocument(str(path), f"embedding took longer than "
-                                         f"{self.embed_timeout:g} s (limit KP_EMBED_TIMEOUT)")
-            parts.append(self.embedder.embed_passages(texts[start : start + STOP_CHECK_CHUNKS]))
-        self.store.add(chunks, np.vstack(parts))
+                raise UnreadableDocument(", ".join(map(str, paths)), "embedding took longer "
+                                         f"than {self.embed_timeout:g} s (limit KP_EMBED_TIMEOUT)")
+            parts.append(self.embedder.embed_passages(texts[start : start + size]))
+        return np.vstack(parts)
 
     def _check_stop(self) -> None:
         if self.stop.is_set():

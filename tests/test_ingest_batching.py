@@ -1,0 +1,70 @@
+"""Small files share one call to the encoder; every file still gets its own vectors and event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from conftest import hashing, write_files
+from kp_assistant import ingest
+from kp_assistant.assistant import Assistant
+from kp_assistant.embedding import HashingEmbedder
+from kp_assistant.index.store import Store
+from kp_assistant.models import FileEvent
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing backend, remembering how many passages each call embedded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def embed_passages(self, texts: Sequence[str]) -> Any:
+        self.calls.append(len(texts))
+        return super().embed_passages(texts)
+
+
+SMALL = {
+    f"{name}.md": f"# {name.title()}\n\n{name.title()} kommun samarbetar med {partner}."
+    for name, partner in [("alingsas", "Ndola"), ("boras", "Kisumu"), ("eda", "Mbale"),
+                          ("vaxjo", "JB Marks"), ("ystad", "Gulu")]
+}
+
+
+def test_small_files_share_a_call_and_a_long_file_has_its_own(tmp_path: Path) -> None:
+    words = " ".join(f"ord{i % 997}" for i in range(110 * ingest.EMBED_GROUP))
+    corpus = write_files(tmp_path / "corpus", {**SMALL, "lang.md": f"# Lång\n\n{words}"})
+    settings = hashing(tmp_path, corpus)
+    embedder = CountingEmbedder()
+    assistant = Assistant(Store.from_settings(settings), embedder, settings)
+    events: list[FileEvent] = []
+    summary = assistant.ingest(on_event=events.append)
+
+    long_chunks = len(assistant.store.manifest.files["lang.md"].chunks)
+    assert long_chunks >= ingest.EMBED_GROUP
+    # alingsas, boras, eda in one call; lang.md alone; vaxjo and ystad together at the end
+    assert embedder.calls == [3, long_chunks, 2]
+    assert [(e.source, e.status, e.done) for e in events] == [
+        (source, "added", n) for n, source in enumerate(sorted(summary.added), start=1)
+    ]
+    assert len(events) == 6 and {e.total for e in events} == {6}
+    # each chunk was stored with the vector of its own text, not a neighbour's in the call
+    store = assistant.store
+    for chunk in store.all_chunks():
+        vector = embedder.embed_passages([ingest._embed_text(chunk)])[0]
+        assert store.dense_ids(vector, 1)[0][0] == chunk.id
+
+
+def test_a_failing_file_between_grouped_ones_keeps_its_place(tmp_path: Path) -> None:
+    files = {**SMALL, "c_tom.md": "   \n"}
+    corpus = write_files(tmp_path / "corpus", files)
+    settings = hashing(tmp_path, corpus)
+    events: list[FileEvent] = []
+    summary = Assistant(Store.from_settings(settings), CountingEmbedder(), settings).ingest(
+        on_event=events.append)
+    assert [e.source for e in events] == sorted(files)
+    assert [e.done for e in events] == list(range(1, len(files) + 1))
+    assert summary.failed == {"c_tom.md": "no text found"}
+    assert sorted(summary.added) == sorted(SMALL)
