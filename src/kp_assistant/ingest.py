@@ -23,7 +23,6 @@ from kp_assistant.index.store import FileRecord, Manifest, Store
 from kp_assistant.models import (
     Chunk,
     FileEvent,
-    FileStatus,
     IngestSummary,
     ParsedDocument,
 )
@@ -244,37 +243,30 @@ class Ingestor:
             vectors = self._embed([_embed_text(c) for p in pending for c in p.chunks],
                                   [p.path for p in pending])
         except UnreadableDocument as exc:  # too slow: every file of the call fails
-            vectors = None
             for p in pending:
                 self.manifest.failed_keys[p.source] = p.key
             failed = {p.source: self._fail(p.source, exc.reason, summary) for p in pending}
-        events = []
-        offset = 0
-        for n, item in queue:
-            if isinstance(item, Pending):
-                if vectors is None:
-                    item = failed[item.source]
-                else:
-                    own = vectors[offset : offset + len(item.chunks)]
-                    offset += len(item.chunks)
-                    item = self._store(item, own, summary)
-            events.append((n, item))
-        return events
+            return [(n, failed[e.source] if isinstance(e, Pending) else e) for n, e in queue]
+        if pending:
+            self._store(pending, vectors, summary)
+        return [(n, FileEvent(e.source, "updated" if e.previous else "added", len(e.chunks))
+                 if isinstance(e, Pending) else e) for n, e in queue]
 
-    def _store(self, p: Pending, vectors: np.ndarray, summary: IngestSummary) -> FileEvent:
-        """Chunks first, then the manifest entry; the old version's chunks last."""
+    def _store(self, pending: list[Pending], vectors: np.ndarray,
+               summary: IngestSummary) -> None:
+        """Chunks first, then the manifest entries; the old versions' chunks last."""
         manifest = self.manifest
-        self.store.add(p.chunks, vectors)
-        manifest.files[p.source] = p.record
-        manifest.failed.pop(p.source, None)
+        self.store.add([c for p in pending for c in p.chunks], vectors)
+        for p in pending:
+            manifest.files[p.source] = p.record
+            manifest.failed.pop(p.source, None)
+            summary.chunks_embedded += len(p.chunks)
+            (summary.updated if p.previous else summary.added).append(p.source)
         # the manifest is saved before old chunks go, so a crash here leaves only orphans
         self.store.save_manifest(manifest)
-        if p.previous:
-            self.store.delete(set(p.previous.chunks) - {c.id for c in p.chunks})
-        summary.chunks_embedded += len(p.chunks)
-        status: FileStatus = "updated" if p.previous else "added"
-        (summary.updated if p.previous else summary.added).append(p.source)
-        return FileEvent(p.source, status, len(p.chunks))
+        old = {cid for p in pending if p.previous for cid in p.previous.chunks}
+        if old:
+            self.store.delete(old - {c.id for p in pending for c in p.chunks})
 
     def _ocr_pages(self, source: str, doc: ParsedDocument) -> dict[str, float]:
         read = {str(p.number): p.ocr_confidence for p in doc.pages
