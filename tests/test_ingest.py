@@ -66,10 +66,13 @@ def test_new_files_are_added(hashing_settings: Settings) -> None:
     assert sorted(store.manifest.files) == ALL
     assert store.manifest.embedder == "hashing-256"
     assert Path(store.manifest.root) == hashing_settings.corpus_dir.resolve()
-    # one event per file, in order, counting up to the total
+    # one event per file, in order, counting up to the total, after a notice for the embedding
+    notices = [e for e in events if e.status == "embedding"]
+    events = [e for e in events if e.status != "embedding"]
     assert [(e.done, e.total) for e in events] == [(i, len(ALL)) for i in range(1, len(ALL) + 1)]
     assert {e.status for e in events} == {"added"}
     assert sum(e.chunks for e in events) == summary.chunks_embedded
+    assert [(e.done, e.chunks) for e in notices] == [(0, summary.chunks_embedded)]
 
 
 def test_unchanged_rerun_embeds_nothing(hashing_settings: Settings) -> None:

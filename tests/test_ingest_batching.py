@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import hashing, write_files
 from kp_assistant import ingest
 from kp_assistant.assistant import Assistant
@@ -41,15 +43,22 @@ def test_small_files_share_a_call_and_a_long_file_has_its_own(tmp_path: Path) ->
     assistant = Assistant(Store.from_settings(settings), embedder, settings)
     events: list[FileEvent] = []
     summary = assistant.ingest(on_event=events.append)
+    assert sorted(summary.added) == sorted([*SMALL, "lang.md"])
 
     long_chunks = len(assistant.store.manifest.files["lang.md"].chunks)
     assert long_chunks >= ingest.EMBED_GROUP
     # alingsas, boras, eda in one call; lang.md alone; vaxjo and ystad together at the end
     assert embedder.calls == [3, long_chunks, 2]
-    assert [(e.source, e.status, e.done) for e in events] == [
-        (source, "added", n) for n, source in enumerate(sorted(summary.added), start=1)
+    # a notice before each call, counting the files finished before it; then each file
+    assert [(e.source, e.status, e.done, e.chunks) for e in events] == [
+        ("", "embedding", 0, 3),
+        *[(s, "added", n, 1) for n, s in enumerate(["alingsas.md", "boras.md", "eda.md"], 1)],
+        ("", "embedding", 3, long_chunks),
+        ("lang.md", "added", 4, long_chunks),
+        ("", "embedding", 4, 2),
+        ("vaxjo.md", "added", 5, 1), ("ystad.md", "added", 6, 1),
     ]
-    assert len(events) == 6 and {e.total for e in events} == {6}
+    assert {e.total for e in events} == {6}
     # each chunk was stored with the vector of its own text, not a neighbour's in the call
     store = assistant.store
     for chunk in store.all_chunks():
@@ -64,7 +73,22 @@ def test_a_failing_file_between_grouped_ones_keeps_its_place(tmp_path: Path) -> 
     events: list[FileEvent] = []
     summary = Assistant(Store.from_settings(settings), CountingEmbedder(), settings).ingest(
         on_event=events.append)
+    events = [e for e in events if e.status != "embedding"]
     assert [e.source for e in events] == sorted(files)
     assert [e.done for e in events] == list(range(1, len(files) + 1))
     assert summary.failed == {"c_tom.md": "no text found"}
     assert sorted(summary.added) == sorted(SMALL)
+
+
+def test_the_progress_line_and_the_staff_page_tell_of_a_group_being_embedded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kp_assistant.progress import ProgressPrinter
+    from kp_assistant.web.staff.page import _event_line
+
+    notice = FileEvent("", "embedding", 149, "", 2, 16)
+    ProgressPrinter()(notice)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("[###") and "2/16 files, 0 chunks embedded" in line
+    assert line.endswith("embedding 149 chunks")
+    assert _event_line(notice) == "2/16: 149 avsnitt bäddas in"

@@ -137,6 +137,12 @@ class Ingestor:
                     on_event(FileEvent(event.source, event.status, event.chunks, event.reason,
                                        n, total))
 
+        def settle() -> None:
+            waiting = sum(len(p.chunks) for _, p in self._queue if isinstance(p, Pending))
+            if on_event and waiting:  # the bar would otherwise stand still while they embed
+                on_event(FileEvent("", "embedding", waiting, "", self._queue[0][0] - 1, total))
+            report(self._settle(summary))
+
         try:
             for source, path in items:
                 self._check_stop()
@@ -144,12 +150,12 @@ class Ingestor:
                 on_page = _page_reporter(on_event, source, done, total)
                 item = self._sync_file(source, path, summary, root, on_page, items[done:])
                 if isinstance(item, Pending) and len(item.chunks) >= EMBED_GROUP:
-                    report(self._settle(summary))  # a long file is embedded on its own
+                    settle()  # a long file is embedded on its own
                 self._queue.append((done, item))
                 waiting = sum(len(p.chunks) for _, p in self._queue if isinstance(p, Pending))
                 if not waiting or waiting >= EMBED_GROUP:
-                    report(self._settle(summary))
-            report(self._settle(summary))
+                    settle()
+            settle()
         finally:
             self.sandbox.close()
         for source in gone:

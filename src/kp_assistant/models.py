@@ -117,7 +117,9 @@ def _citation_json(c: Citation) -> dict[str, Any]:
 
 
 # "ocr": a file is being read by OCR; `reason` says how far (sent before its final event)
-FileStatus = Literal["added", "updated", "removed", "unchanged", "failed", "ocr"]
+# "ocr" and "embedding" are notices while work goes on (a scan's pages, a group of files
+# being embedded), not a file's outcome: their `done` counts the files finished before them
+FileStatus = Literal["added", "updated", "removed", "unchanged", "failed", "ocr", "embedding"]
 
 
 @dataclass(frozen=True)

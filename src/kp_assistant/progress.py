@@ -36,7 +36,11 @@ class ProgressPrinter:
         bar = "#" * filled + "-" * (_BAR - filled)
         elapsed = time.perf_counter() - self.started
         line = (f"[{bar}] {event.done}/{event.total} files, {self.chunks} chunks embedded, "
-                f"{elapsed:.0f} s  {event.status}: {event.source}")
+                f"{elapsed:.0f} s  ")
+        if event.status == "embedding":
+            line += f"embedding {event.chunks} chunks"
+        else:
+            line += f"{event.status}: {event.source}"
         if event.reason:
             line += f" ({event.reason})"
         if self.tty:

@@ -41,6 +41,7 @@ EVENT_TEXT = {
     "unchanged": "oförändrat",
     "failed": "misslyckades",
     "ocr": "läses med OCR",
+    "embedding": "bäddas in",
 }
 FAILURE = STAFF_FAILURE
 _SHOWN_EVENTS = 12
@@ -66,6 +67,8 @@ def overview(rows: list[DocumentRow]) -> str:
 
 
 def _event_line(event: FileEvent) -> str:
+    if event.status == "embedding":
+        return f"{event.done}/{event.total}: {event.chunks} avsnitt {EVENT_TEXT['embedding']}"
     line = f"{event.done}/{event.total} {_escape(event.source)}: {EVENT_TEXT[event.status]}"
     if event.status in ("added", "updated"):
         line += f", {event.chunks} avsnitt"
@@ -140,6 +143,8 @@ class StaffHandler:
                     scan = f"{item.done}/{item.total} {_escape(item.source)}: {EVENT_TEXT['ocr']}"
                     if item.status == "ocr" and events and events[-1].startswith(scan):
                         events.pop()  # one line per scan, showing how far its OCR has come
+                    elif events and events[-1].endswith(EVENT_TEXT["embedding"]):
+                        events.pop()  # shown while a group embeds; its files' lines follow
                     events.append(_event_line(item))
             yield _status([*head, *events[-_SHOWN_EVENTS:]], "Arbetar …")
         lines = [*head, *events[-_SHOWN_EVENTS:]]
