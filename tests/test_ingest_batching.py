@@ -92,3 +92,35 @@ def test_the_progress_line_and_the_staff_page_tell_of_a_group_being_embedded(
     assert line.startswith("[###") and "2/16 files, 0 chunks embedded" in line
     assert line.endswith("embedding 149 chunks")
     assert _event_line(notice) == "2/16: 149 avsnitt bäddas in"
+
+
+def test_the_reader_starts_on_the_next_changed_file_and_skips_unchanged_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kp_assistant.documents.sandbox import Sandbox
+
+    corpus = write_files(tmp_path / "corpus", SMALL)
+    settings = hashing(tmp_path, corpus)
+    assistant = Assistant(Store.from_settings(settings), CountingEmbedder(), settings)
+    assistant.ingest()
+    for name in ("alingsas.md", "vaxjo.md"):  # the first and the fourth of five
+        (corpus / name).write_text(f"# {name}\n\nNu arbetar de med vatten.\n", "utf-8")
+    calls: list[str] = []
+    monkeypatch.setattr(Sandbox, "prefetch", _recording(Sandbox.prefetch, "prefetch", calls))
+    monkeypatch.setattr(Sandbox, "read", _recording(Sandbox.read, "read", calls))
+    monkeypatch.setattr(Sandbox, "close", _recording(Sandbox.close, "close", calls))
+    summary = assistant.ingest()
+    assert summary.updated == ["alingsas.md", "vaxjo.md"]
+    # the first read asks for itself; while it is chunked the reader starts on vaxjo.md, which
+    # is then collected without a new reader process (a mismatch would close the first)
+    assert calls == ["read alingsas.md", "prefetch alingsas.md", "prefetch vaxjo.md",
+                     "read vaxjo.md", "close"]
+
+
+def _recording(method: Any, label: str, calls: list[str]) -> Any:
+    def record(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if label != "close" or self._process is not None:  # closing no process is no event
+            calls.append(f"{label} {args[0].name}" if args else label)
+        return method(self, *args, **kwargs)
+
+    return record

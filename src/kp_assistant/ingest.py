@@ -89,6 +89,7 @@ class Ingestor:
                                max_chars=read_max_chars, ocr=ocr, ocr_timeout_s=ocr_timeout)
         self.ocr_min_confidence = ocr_min_confidence
         self._looks: dict[str, Look] = {}
+        self._scan = 0  # where the look for the next file to read goes on from
         # files handled but not yet reported, in order (`done`, and the event or the file read)
         self._queue: list[tuple[int, FileEvent | Pending]] = []
 
@@ -125,7 +126,7 @@ class Ingestor:
         total = len(files) + len(gone)
         done = 0
         items = list(files.items())
-        self._looks, self._queue = {}, []
+        self._looks, self._queue, self._scan = {}, [], 0
 
         def report(ready: list[tuple[int, FileEvent]]) -> None:
             nonlocal changed
@@ -148,7 +149,7 @@ class Ingestor:
                 self._check_stop()
                 done += 1
                 on_page = _page_reporter(on_event, source, done, total)
-                item = self._sync_file(source, path, summary, root, on_page, items[done:])
+                item = self._sync_file(source, path, summary, root, on_page, items, done)
                 if isinstance(item, Pending) and len(item.chunks) >= EMBED_GROUP:
                     settle()  # a long file is embedded on its own
                 self._queue.append((done, item))
@@ -206,8 +207,9 @@ class Ingestor:
         return self._looks[source]
 
     def _sync_file(self, source: str, path: Path, summary: IngestSummary, root: Path,
-                   on_page: PageProgress | None,
-                   ahead: Sequence[tuple[str, Path]]) -> FileEvent | Pending:
+                   on_page: PageProgress | None, items: Sequence[tuple[str, Path]],
+                   ahead: int) -> FileEvent | Pending:
+        """`items[ahead:]` are the files still to come, for the reader to start on the next."""
         manifest = self.manifest
         previous = manifest.files.get(source)
         look = self._look(source, path, root)
@@ -223,10 +225,14 @@ class Ingestor:
         try:
             doc = self.sandbox.read(path, on_page=on_page)
             # the reader goes on to the next file to read while this one is chunked and embedded
-            for next_source, next_path in ahead:
+            # (files already found to need no read are not looked at again)
+            self._scan = max(self._scan, ahead)
+            while self._scan < len(items):
+                next_source, next_path = items[self._scan]
                 if self._look(next_source, next_path, root).needs_read:
                     self.sandbox.prefetch(next_path)
                     break
+                self._scan += 1
             chunks = chunk_document(doc, source, look.digest, max_words=self.chunk_words,
                                     overlap=self.overlap)
             if not chunks:
