@@ -62,8 +62,10 @@ def test_ingest_prints_the_summary(tmp_path: Path, corpus: Path) -> None:
     assert (added, updated, removed, unchanged, failed) == (4, 0, 0, 0, 1)
     assert embedded == total == chunks > 0
     assert "  failed: tom.txt: empty file" in result.stdout
-    # progress goes to stderr, one line per file when it is not a terminal
-    assert result.stderr.count(" files, ") == 5
+    # progress goes to stderr when it is not a terminal: one line per file, and one before
+    # the four small files are embedded together
+    assert result.stderr.count(" files, ") == 5 + 1
+    assert result.stderr.count("embedding ") == 1
 
     again = run("ingest", "--index", tmp_path / "index", corpus)
     m = SUMMARY.search(again.stdout)
@@ -283,7 +285,7 @@ def test_real_cli_keeps_stderr_to_progress_lines(tmp_path: Path, corpus: Path) -
     assert proc.returncode == 0, proc.stderr
     assert SUMMARY.search(proc.stdout)
     lines = proc.stderr.splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 4 + 1  # four files, and the notice before they are embedded
     assert all(line.startswith("[") for line in lines), proc.stderr
 
 
