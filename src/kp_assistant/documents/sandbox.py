@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 Reader = Callable[[Path], ParsedDocument]
 PageProgress = Callable[[int, int], None]  # (pages OCR'd, pages to OCR)
-# Start-up imports pypdf, python-docx and bs4 once; on a loaded machine that can take seconds.
+# Start-up imports Python and the readers; on a loaded machine that can take seconds.
 START_TIMEOUT_S = 60.0
 _CHILD = "from kp_assistant.documents.sandbox import _child_main; _child_main()"
 
