@@ -124,3 +124,32 @@ def _recording(method: Any, label: str, calls: list[str]) -> Any:
         return method(self, *args, **kwargs)
 
     return record
+
+
+def test_unchanged_files_behind_a_changed_one_do_not_wait_for_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = {f"f{n}.md": f"# F{n}\n\nText nummer {n}." for n in range(8)}
+    corpus = write_files(tmp_path / "corpus", files)
+    settings = hashing(tmp_path, corpus)
+    assistant = Assistant(Store.from_settings(settings), CountingEmbedder(), settings)
+    assistant.ingest()
+    (corpus / "f0.md").write_text("# F0\n\nNy text.", "utf-8")
+    monkeypatch.setattr(ingest, "EMBED_GROUP", 4)
+    seen: list[str] = []  # files taken up by the run, and events, as they happen
+    sync = ingest.Ingestor._sync_file
+
+    def recorded(self: Any, source: str, *args: Any) -> Any:
+        seen.append(source)
+        return sync(self, source, *args)
+
+    monkeypatch.setattr(ingest.Ingestor, "_sync_file", recorded)
+    summary = assistant.ingest(on_event=lambda e: seen.append(f"{e.status} {e.done}"))
+    assert summary.updated == ["f0.md"] and len(summary.unchanged) == 7
+    # the changed file waits for company only until four files are queued, not for the last
+    assert seen == [
+        "f0.md", "f1.md", "f2.md", "f3.md",
+        "embedding 0", "updated 1", "unchanged 2", "unchanged 3", "unchanged 4",
+        "f4.md", "unchanged 5", "f5.md", "unchanged 6", "f6.md", "unchanged 7",
+        "f7.md", "unchanged 8",
+    ]

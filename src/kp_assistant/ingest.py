@@ -92,6 +92,7 @@ class Ingestor:
         self._scan = 0  # where the look for the next file to read goes on from
         # files handled but not yet reported, in order (`done`, and the event or the file read)
         self._queue: list[tuple[int, FileEvent | Pending]] = []
+        self._waiting = 0  # chunks of the queued files, to be embedded
 
     @property
     def embedder(self) -> Embedder:
@@ -126,7 +127,7 @@ class Ingestor:
         total = len(files) + len(gone)
         done = 0
         items = list(files.items())
-        self._looks, self._queue, self._scan = {}, [], 0
+        self._looks, self._queue, self._scan, self._waiting = {}, [], 0, 0
 
         def report(ready: list[tuple[int, FileEvent]]) -> None:
             nonlocal changed
@@ -139,9 +140,9 @@ class Ingestor:
                                        n, total))
 
         def settle() -> None:
-            waiting = sum(len(p.chunks) for _, p in self._queue if isinstance(p, Pending))
-            if on_event and waiting:  # the bar would otherwise stand still while they embed
-                on_event(FileEvent("", "embedding", waiting, "", self._queue[0][0] - 1, total))
+            if on_event and self._waiting:  # the bar would otherwise stand still meanwhile
+                on_event(FileEvent("", "embedding", self._waiting, "", self._queue[0][0] - 1,
+                                   total))
             report(self._settle(summary))
 
         try:
@@ -153,8 +154,9 @@ class Ingestor:
                 if isinstance(item, Pending) and len(item.chunks) >= EMBED_GROUP:
                     settle()  # a long file is embedded on its own
                 self._queue.append((done, item))
-                waiting = sum(len(p.chunks) for _, p in self._queue if isinstance(p, Pending))
-                if not waiting or waiting >= EMBED_GROUP:
+                self._waiting += len(item.chunks) if isinstance(item, Pending) else 0
+                # (a long run of unchanged files after a changed one is reported as it goes)
+                if not self._waiting or max(self._waiting, len(self._queue)) >= EMBED_GROUP:
                     settle()
             settle()
         finally:
@@ -249,7 +251,7 @@ class Ingestor:
 
     def _settle(self, summary: IngestSummary) -> list[tuple[int, FileEvent]]:
         """Embed and store the files read so far, one call for all; their events, in order."""
-        queue, self._queue = self._queue, []
+        queue, self._queue, self._waiting = self._queue, [], 0
         pending = [p for _, p in queue if isinstance(p, Pending)]
         try:
             vectors = self._embed([_embed_text(c) for p in pending for c in p.chunks],
