@@ -10,6 +10,7 @@ import logging
 import re
 from collections import Counter
 from io import BytesIO
+from typing import TYPE_CHECKING
 
 from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError
@@ -19,9 +20,10 @@ from kp_assistant.documents.ocr import missing as ocr_missing
 from kp_assistant.errors import Refused, short_detail
 from kp_assistant.models import Page
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from kp_assistant.documents.readers import Raw
 
-Raw = tuple[str | None, list[Page]]  # (title from metadata, pages before normalisation)
+log = logging.getLogger(__name__)
 
 _PAGE_NUMBER = re.compile(r"(?:s\.|sid(?:an?)?|page|p\.)?\s*\d{1,3}(?:\s*(?:/|av|of)\s*\d+)?", re.I)
 _LIST_START = re.compile(r"(?:[-•–*▪●◦]|\d{1,2}(?:[.)]|(?:\.\d{1,2})+\.?))\s")
