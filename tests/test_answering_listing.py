@@ -46,3 +46,28 @@ def test_a_sentence_of_ordinary_length_counts_as_a_whole() -> None:
     assert [ln.split(":")[0] for ln in answer.text.splitlines()[1:]] == [
         "- Arvika kommun", "- Kalix kommun"]
     assert all(text in ln for ln in answer.text.splitlines()[1:])
+
+
+def test_a_compound_kind_is_what_each_line_must_say() -> None:
+    """"Vilka trepartssamarbeten …" lists the municipalities whose sentence names a
+    trepartssamarbete; one that only shares the question's other words is no line."""
+    q = Question.parse("Vilka trepartssamarbeten, där en tredje part i ett annat land är med, "
+                       "beskrivs i materialet?")
+    assert q.wants_list and q.lists is not None
+    three = ("Herrljunga har sedan 2013 ett trepartssamarbete med Kamjanets-Podilskyj i "
+             "Ukraina och Ukmergė i Litauen.")
+    other = "Håbo beskrev i materialet ett annat land och en tredje part som var med."
+    weights = {t: 2.0 for t in q.terms}
+    answer = list_answer(q, [candidate(other, set(q.terms) - {q.lists}),
+                             candidate(three, {q.lists})], weights)
+    assert answer is not None
+    assert [ln.split(":")[0] for ln in answer.text.splitlines()[1:]] == ["- Herrljunga kommun"]
+
+
+def test_only_a_compound_that_names_a_subkind_narrows_the_list() -> None:
+    assert Question.parse("Vilka vänortssamarbeten finns det?").lists == "vänortssamarbet"
+    # the kind with a word of the kind before it is still the whole kind
+    for text in ("Vilka partnerkommuner finns i Kenya?", "Vilka kommuner arbetar med plast?",
+                 "Vilka partnerskapsprojekt beviljades 2022?"):
+        q = Question.parse(text)
+        assert q.wants_list and q.lists is None, text

@@ -45,13 +45,22 @@ _REPLY: dict[tuple[str, Lang], str] = {
     ("hello", "en"): "Hello! Ask me about Municipal Partnerships and I answer from the documents.",
 }
 
-# A question asks for a set when a plural entity noun follows its question word.
+# A question asks for a set when a plural entity noun follows its question word. A Swedish
+# compound names its kind by its last part: "trepartssamarbeten" are samarbeten.
+_SV_SET_NOUNS = (
+    r"kommuner|regioner|partnerskap|partnerkommuner|partner|länder|samarbeten|mottagare|"
+    r"projekt|städer|organisationer"
+)
 _SET_NOUNS = (
-    r"(kommuner\w*|regioner\w*|partnerskap\w*|partnerkommuner\w*|partner|partners|länder\w*|"
-    r"samarbeten\w*|mottagare\w*|projekt\w*|städer\w*|organisationer\w*|"
+    r"(\w*?(?:kommuner\w*|regioner\w*|partnerskap\w*|partnerkommuner\w*|partner|partners|"
+    r"länder\w*|samarbeten\w*|mottagare\w*|projekt\w*|städer\w*|organisationer\w*)|"
     r"municipalities|regions|partnerships|partners|countries|cities|towns|projects|"
     r"organisations|organizations)"
 )
+_SET_WORD = re.compile(r"\b(?:vilka|lista|nämn|ange)\s+(\w+)", re.I)
+_COMPOUND_SET = re.compile(rf"(\w{{3,}}?)(?:{_SV_SET_NOUNS})\w*", re.I)
+# words of the kinds themselves: "partnerkommuner" and "partnerskapsprojekt" list no subkind
+_KIND_STEMS = ("partner", "kommun", "region", "samarbet", "projekt", "land", "stad", "organisation")
 _ASKS_FOR_SET = re.compile(
     r"\b(vilka|which|what|lista|list|nämn|ange|name)\s+(\w+\s+){0,2}" + _SET_NOUNS + r"\b"
     r"|\b(vilken|vilket|which)\s+(svensk\w*\s+)?(kommun|region|partnerkommun|municipality)\b"
@@ -119,3 +128,16 @@ _ELIGIBLE = re.compile(
 
 def asks_for_set(text: str) -> bool:
     return bool(_ASKS_FOR_SET.search(text)) and not _ELIGIBLE.search(text)
+
+
+def set_compound(text: str) -> str | None:
+    """The compound a set question lists, when it says more than the kind does:
+    "Vilka trepartssamarbeten …" lists trepartssamarbeten, not every samarbete."""
+    m = _SET_WORD.search(text)
+    if not m or not asks_for_set(text):
+        return None
+    word = m.group(1)
+    compound = _COMPOUND_SET.fullmatch(word)
+    if compound is None or compound.group(1).lower().startswith(_KIND_STEMS):
+        return None
+    return word.lower()

@@ -9,7 +9,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-from kp_assistant.answering.intent import Lang, asks_for_set, detect_language
+from kp_assistant.answering.intent import Lang, asks_for_set, detect_language, set_compound
 from kp_assistant.index.keyword import tokenize
 
 __all__ = ["Lang", "Question", "detect_language", "expand_query", "term_matches"]
@@ -202,6 +202,7 @@ class Question:
     wants: Wants
     yes_no: bool = False  # "Kan en region söka?": answered by a rule
     over_time: bool = False  # "Hur har … förändrats?": answered by dated statements in order
+    lists: str | None = None  # "Vilka trepartssamarbeten …": the compound listed, stemmed
 
     @classmethod
     def parse(cls, text: str) -> Question:
@@ -225,6 +226,8 @@ class Question:
             wants="any" if yes_no else _wants(text),
             yes_no=yes_no,
             over_time=bool(_OVER_TIME.search(text)),
+            lists=next(iter(tokenize(compound)), None) if (compound := set_compound(text))
+            else None,
         )
 
     def matched(self, tokens: Iterable[str], terms: Iterable[str] | None = None) -> set[str]:
