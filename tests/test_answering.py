@@ -68,6 +68,7 @@ def test_a_pronoun_follow_up_takes_the_previous_names() -> None:
         ("Vilken kommun samarbetar med Masaka?", True),
         ("Vilka organisationer får ansöka om ett partnerskap?", False),  # a rule says which
         ("Vilka kommuner kan vi lära av?", True),
+        ("Vilka trepartssamarbeten finns i materialet?", True),  # a compound of the kind
     ],
 )
 def test_list_routing_only_for_a_set_of_entities(text: str, is_list: bool) -> None:
@@ -206,3 +207,17 @@ def test_further_reading_cites_as_far_as_retrieval(assistant: Assistant) -> None
     assert len(answer.citations) >= len(plain.ask(question).citations)
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert markers == {c.n for c in answer.citations}
+
+
+def test_a_sentence_naming_the_set_at_once_follows_the_registry_list(
+        assistant: Assistant) -> None:
+    """The registry lists partnerships with the theme; the documents also name the network's
+    first municipalities in one sentence, which says more than the list does."""
+    answer = assistant.ask("Vilka kommuner är med i nätverket för mänskliga rättigheter?")
+    head, _, together = answer.text.partition("\nUppräknade tillsammans i dokumenten:\n")
+    assert head.split("\n")[0].endswith("dokument:") and together
+    for name in ("Bollnäs", "Ovanåker", "Kungsör"):
+        assert name in together
+    marker = int(re.findall(r"\[(\d+)\]", together)[0])
+    cited = answer.citations[marker - 1]
+    assert cited.source.endswith("tematiska_natverk.md") and "Ovanåker" in cited.quote

@@ -5,9 +5,15 @@ part of the text."""
 from __future__ import annotations
 
 from kp_assistant.answering.evidence import Candidate
-from kp_assistant.answering.listing import LONG_TEXT, list_answer
+from kp_assistant.answering.listing import (
+    LONG_TEXT,
+    enumerated_names,
+    enumerations,
+    list_answer,
+    with_enumerations,
+)
 from kp_assistant.answering.question import Question
-from kp_assistant.models import Chunk, Hit
+from kp_assistant.models import Answer, Chunk, Hit
 
 ROWS = [
     "Arvika kommun | Nakuru | dricksvatten och avlopp för skolorna i staden | sedan 2019",
@@ -71,3 +77,35 @@ def test_only_a_compound_that_names_a_subkind_narrows_the_list() -> None:
                  "Vilka partnerskapsprojekt beviljades 2022?"):
         q = Question.parse(text)
         assert q.wants_list and q.lists is None, text
+
+
+ADMITTED = ("I december 2020 meddelade ICLD att de första kommunerna hade antagits: Falun, "
+            "Bollnäs, Ovanåker och Lund, med partner i Sydafrika, Botswana och Zambia.")
+
+
+def test_names_joined_in_one_coordination_are_read_without_the_countries() -> None:
+    assert enumerated_names(ADMITTED) == ["Falun", "Bollnäs", "Ovanåker", "Lund"]
+    # the run may stop inside a clause
+    assert enumerated_names("Kommunerna Umeå, Luleå och Piteå deltar.")[-2:] == ["Luleå", "Piteå"]
+    assert enumerated_names("Nätverket omfattade 16 kommuner, åtta svenska och åtta "
+                            "afrikanska.") == []
+    assert enumerated_names("Herrljunga samarbetar med Ternopil i Ukraina och Ukmergė i "
+                            "Litauen.") == []
+
+
+def test_a_sentence_naming_more_of_the_set_is_quoted_after_the_list() -> None:
+    listed = Answer(question="q", text="1 partnerskap i 1 dokument:\n- Falu kommun – Mogale",
+                    grounded=True)
+    first = candidate(ADMITTED, set())
+    weak = candidate("Pressmeddelandet nämnde Umeå, Luleå och Piteå i förbigående.", set())
+    weak.score = 0.3  # far below the best candidate: not looked at
+    found = enumerations([first, weak], listed)
+    assert found == [first]
+    answer = with_enumerations(listed, found, "sv")
+    lines = answer.text.splitlines()
+    assert lines[2] == "Uppräknade tillsammans i dokumenten:"
+    assert lines[3] == f"- «{ADMITTED}» [1]"
+    assert answer.citations[0].quote == ADMITTED and answer.citations[0].page == 2
+    # a list that already names them all gets nothing more
+    named = Answer(question="q", text="Falun, Bollnäs, Ovanåker, Lund", grounded=True)
+    assert enumerations([first], named) == []

@@ -141,18 +141,16 @@ class Assistant:
             raise EmptyIndex(str(self.store.index_dir))
         self.store.check_embedder(self.embedder_id)
         from kp_assistant.answering.followup import contextualise
+        from kp_assistant.answering.intent import detect_language, small_talk, small_talk_reply
+        from kp_assistant.answering.parts import join_answers, split_parts
 
         resolved = contextualise(question, history)
         started = time.perf_counter()
-        from kp_assistant.answering.intent import detect_language, small_talk, small_talk_reply
-
         kind = small_talk(question)
         if kind is not None:  # "Tack!" is answered, not searched for
             text = small_talk_reply(kind, detect_language(question))
             reply = Answer(question=question, text=text, grounded=True)
             return self._timed(reply, question, question, started, time.perf_counter())
-        from kp_assistant.answering.parts import join_answers, split_parts
-
         parts = split_parts(resolved)
         if len(parts) > 1:  # "vem … och vad …": each part answered with its own citations
             answers = [self._single(part) for part in parts]
@@ -188,6 +186,9 @@ class Assistant:
             )
         elif is_peer_request(q.text):
             listed = answer_peers(q, groups, self.embedder)
+        if listed is not None and listed.grounded and searched is not None:
+            # a sentence naming several of the set at once may say more than the registry
+            listed = self.composer().named_together(q, *searched, listed)
         if listed is not None and not listed.grounded and not listed.related:
             # no partnership matches: still show the passages closest to the question
             from kp_assistant.answering.citing import related_citations

@@ -31,7 +31,12 @@ from kp_assistant.answering.evidence import (
     featurise,
     load_model,
 )
-from kp_assistant.answering.listing import list_answer, topic_terms
+from kp_assistant.answering.listing import (
+    enumerations,
+    list_answer,
+    topic_terms,
+    with_enumerations,
+)
 from kp_assistant.answering.question import FRAME_WORDS, REFUSAL, Question
 from kp_assistant.answering.refusal import FEATURES as REFUSAL_FEATURES
 from kp_assistant.answering.refusal import no_typed_fact, refusal_features
@@ -148,7 +153,7 @@ class Composer:
             listed = (None if (unknown and not topic) or feats[_NAMES_UNKNOWN] > 0
                       else list_answer(q, scored, weights))
             if listed is not None:
-                return listed
+                return with_enumerations(listed, enumerations(scored, listed), q.lang)
             if q.asks_for_places:
                 return self._refuse(q, hits)  # a list of municipalities that names none
         if self.refusal_probability(feats) >= self.threshold:
@@ -159,6 +164,12 @@ class Composer:
         if not chosen:
             return self._refuse(q, hits)
         return self._sentence_answer(q, chosen, scored, hits)
+
+    def named_together(self, q: Question, hits: Sequence[Hit], qvec: NDArray[np.float32] | None,
+                       answer: Answer) -> Answer:
+        """A list answer with the best sentences that name several of its kind at once."""
+        scored = self.rank(q, hits, qvec)[1]
+        return with_enumerations(answer, enumerations(scored, answer), q.lang)
 
     def following(self, chunk: Chunk) -> list[str]:
         """The lines after a chunk, read from the store once per chunk and question."""

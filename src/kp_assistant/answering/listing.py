@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from kp_assistant.answering.citing import cite, display, passage, shorten
 from kp_assistant.answering.evidence import GENERIC_NAMES, Candidate
 from kp_assistant.answering.question import FRAME_WORDS, Lang, Question
 from kp_assistant.answering.refusal import respelled
 from kp_assistant.index.keyword import tokenize
-from kp_assistant.language.places import find_places
-from kp_assistant.models import Answer
+from kp_assistant.language.places import find_places, world_regions
+from kp_assistant.models import Answer, Citation
 
 _MONTHS = frozenset(
     tokenize(
@@ -23,6 +24,18 @@ _LIST_HEAD: dict[Lang, str] = {
     "sv": "Jag hittade {n} i {d}:",
     "en": "I found {n} in {d}:",
 }
+_NAMED_TOGETHER: dict[Lang, str] = {
+    "sv": "Uppräknade tillsammans i dokumenten:",
+    "en": "Named together in the documents:",
+}
+# A sentence among the best few that names at least ENUMERATED names in one coordination
+# ("… hade antagits: Falun, Bollnäs, Ovanåker, Kungsör, Piteå och Lund.") may be the set asked
+# for, stated at once; it is quoted after the list when it names someone the list does not.
+ENUMERATED = 3
+ENUMERATION_DEPTH = 8  # best candidates looked at
+ENUMERATION_SHARE = 0.85  # of the best candidate's score
+_COORDINATION = re.compile(r",\s*|;\s*|\s+(?:och|samt|eller|and|or)\s+")
+_NAME = re.compile(r"[A-ZÅÄÖÉ][\w'’.-]*(?:\s+[A-ZÅÄÖÉ&][\w'’.-]*){0,3}")
 
 
 def topic_terms(q: Question, weights: Mapping[str, float]) -> dict[str, float]:
@@ -137,3 +150,72 @@ def _doc_noun(n: int, lang: Lang) -> str:
     if lang == "en":
         return f"{n} document{'' if n == 1 else 's'}"
     return f"{n} dokument"
+
+
+def enumerated_names(sentence: str) -> list[str]:
+    """The longest run of capitalised names joined by commas and "och"/"and" in a sentence.
+    The run may start at the end of a clause and stop inside one ("… hade antagits: Falun,
+    Bollnäs och Lund i december"). Countries are left out: a list of municipalities is asked
+    for, and the countries a partner may be in have their own answer."""
+    best: list[str] = []
+    run: list[str] = []
+    for part in (p.strip(" *()\"«»") for p in _COORDINATION.split(sentence.rstrip(" .!?"))):
+        if _is_name(part):
+            run.append(part)
+        else:  # a clause: its first words may end the run, its last words start the next
+            lead = _capitalised(part.split(), from_end=False)
+            if run and _is_name(lead):
+                run.append(lead)
+            best = max(best, run, key=len)
+            tail = _capitalised(part.split(":")[-1].split(), from_end=True)
+            run = [tail] if _is_name(tail) else []
+        best = max(best, run, key=len)
+    return best
+
+
+def _capitalised(words: list[str], *, from_end: bool) -> str:
+    """The capitalised words at the start or end of a clause, at most four."""
+    out: list[str] = []
+    for word in reversed(words) if from_end else words:
+        word = word.strip("(\"«»*")
+        if not word[:1].isupper() or len(out) == 4:
+            break
+        out.append(word)
+    return " ".join(reversed(out) if from_end else out)
+
+
+def _is_name(text: str) -> bool:
+    return bool(text) and _NAME.fullmatch(text) is not None and not find_places(
+        text, {"country"}) and not world_regions(text)
+
+
+def enumerations(scored: Sequence[Candidate], answer: Answer) -> list[Candidate]:
+    """The best candidates that name ENUMERATED or more names together, any of them one the
+    answer does not name yet."""
+    if not scored:
+        return []
+    best = scored[0].score
+    shown = answer.text.casefold()
+    out = []
+    for x in scored[:ENUMERATION_DEPTH]:
+        if x.score < ENUMERATION_SHARE * best:
+            break
+        names = enumerated_names(x.sentence)
+        if len(names) >= ENUMERATED and any(n.casefold() not in shown for n in names):
+            out.append(x)
+    return out
+
+
+def with_enumerations(answer: Answer, found: Sequence[Candidate], lang: Lang) -> Answer:
+    """The answer with each enumerating sentence quoted after it, each with a citation."""
+    if not found:
+        return answer
+    citations = list(answer.citations)
+    lines = [_NAMED_TOGETHER[lang]]
+    for x in found:
+        chunk = x.hit.chunk
+        citations.append(Citation(n=len(citations) + 1, source=chunk.source, page=chunk.page,
+                                  chunk_id=chunk.id, quote=x.sentence, score=x.hit.score,
+                                  title=chunk.title))
+        lines.append(f"- «{shorten(x.sentence)}» [{len(citations)}]")
+    return replace(answer, text=answer.text + "\n" + "\n".join(lines), citations=citations)
