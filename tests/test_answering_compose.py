@@ -95,6 +95,27 @@ def test_a_list_is_quoted_whole_even_past_the_end_of_its_chunk() -> None:
     assert passage(lead) == "Avtalet pekar ut flera områden: - kultur"
 
 
+
+def test_a_table_row_is_shown_with_its_header_and_a_header_with_its_rows() -> None:
+    from kp_assistant.answering.citing import next_lines, passage
+    from kp_assistant.answering.evidence import Candidate
+    from kp_assistant.models import Chunk, Hit
+
+    def chunk(n: int, text: str) -> Chunk:
+        return Chunk(id=f"tab-{n:04d}", source="t.md", page=None, title="T", heading="Teman",
+                     text=text, doc_hash="h")
+
+    header, rule = "| Källa | Hur temat beskrivs |", "|---|---|"
+    rows = ["| Ansökan 2021 | tillgänglighet |", "| Notis 2022 | trygghet i offentliga miljöer |"]
+    # the chunk ends under the header; its rows begin the next chunk
+    first = chunk(0, f"Temat har beskrivits olika.\n{header}\n{rule}")
+    second = chunk(1, "\n".join([header, rule, *rows, "Sedan dess är temat detsamma."]))
+    head = Candidate(header, Hit(first, 1.0), 1, 0, 1.0, set())
+    assert passage(head, lambda c: next_lines(c, second)) == " ".join([header, *rows])
+    row = Candidate(rows[1], Hit(second, 1.0), 3, 0, 1.0, set())
+    assert passage(row) == f"{header} {rows[1]}"
+
+
 HISTORY = """# Vara och Kisumu
 
 Vara kommun och Kisumu i Kenya har samarbetat länge.

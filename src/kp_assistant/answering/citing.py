@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from kp_assistant.answering.evidence import Candidate
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
+_TABLE_RULE = re.compile(r"^\|[\s:|-]+\|?\s*$")  # "|---|:---|" under a table's header row
 
 
 MAX_LIST_LINES = 8  # of a list or of what a colon announces
@@ -27,6 +28,11 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
     lines both share), for a list that runs on past the end of its chunk.
     """
     lines = x.hit.chunk.text.split("\n")
+    if x.sentence.startswith("|"):
+        # a header row at the end of its chunk: the rows are in the next one
+        more = following(x.hit.chunk) if following is not None and \
+            x.index + 2 >= len(lines) else []
+        return _table_passage(x.sentence, [*lines, *more], x.index)
     parts = [x.sentence]
     item = bool(_LIST_ITEM.match(x.sentence))
     if item:
@@ -45,6 +51,26 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
     elif len(x.sentence.split()) < 8 and after and not after[0].startswith("#"):
         parts.append(after[0])
     return " ".join(parts)
+
+
+def _table_passage(row: str, lines: Sequence[str], at: int) -> str:
+    """A table row with what says what its cells are: a body row with the table's header row,
+    a header row with the rows under it (within the limits above)."""
+    after = lines[at + 1 :]
+    if after and _TABLE_RULE.match(after[0]):  # the header row itself
+        rows: list[str] = []
+        for ln in after[1 : 1 + MAX_LIST_LINES]:
+            if not ln.startswith("|") or (rows and len(row) + sum(map(len, rows)) + len(ln)
+                                          > MAX_TAIL_CHARS):
+                break
+            rows.append(ln)
+        return " ".join([row, *rows])
+    for i in range(at - 1, 0, -1):
+        if not lines[i].startswith("|"):
+            break
+        if _TABLE_RULE.match(lines[i]) and lines[i - 1].startswith("|"):
+            return f"{lines[i - 1]} {row}"
+    return row
 
 
 def _continuation(after: Sequence[str], *, lists_only: bool) -> list[str]:
