@@ -102,3 +102,11 @@ def test_the_assistant_warms_every_sentence_of_its_index_once(
     finally:
         assistant.store.close()
         again.store.close()
+
+
+def test_a_table_rule_is_no_evidence() -> None:
+    from kp_assistant.answering.sentences import candidate_lines
+
+    text = "| Omgång | Belopp |\n|---|---|\n| Pilot 2021 | 1,8 miljoner kronor |\n|:---:|---:|"
+    assert [ln for _, ln in candidate_lines(text)] == [
+        "| Omgång | Belopp |", "| Pilot 2021 | 1,8 miljoner kronor |"]

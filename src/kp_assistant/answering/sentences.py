@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -27,13 +28,14 @@ log = logging.getLogger(__name__)
 FILE_NAME = "sentence_vectors.npz"
 SAVE_EVERY = 512  # new vectors between two writes of the file while warming
 MIN_CHARS = 12  # shorter lines say too little to be evidence
+_WORD = re.compile(r"\w")
 
 
 def candidate_lines(text: str) -> list[tuple[int, str]]:
     """The lines of a chunk that can be evidence, with their position: not headings, not
-    too short to say something."""
+    too short to say something, not a rule of punctuation alone (a table's "|---|---|")."""
     return [(i, ln) for i, ln in enumerate(text.split("\n"))
-            if len(ln) >= MIN_CHARS and not ln.startswith("#")]
+            if len(ln) >= MIN_CHARS and not ln.startswith("#") and _WORD.search(ln)]
 
 
 def _key(text: str) -> str:
