@@ -45,22 +45,22 @@ _REPLY: dict[tuple[str, Lang], str] = {
     ("hello", "en"): "Hello! Ask me about Municipal Partnerships and I answer from the documents.",
 }
 
-# A question asks for a set when a plural entity noun follows its question word. A Swedish
-# compound names its kind by its last part: "trepartssamarbeten" are samarbeten.
-_SV_SET_NOUNS = (
-    r"kommuner|regioner|partnerskap|partnerkommuner|partner|länder|samarbeten|mottagare|"
-    r"projekt|städer|organisationer"
-)
+# A question asks for a set when a plural noun of the kinds the registry and the lists over
+# retrieval hold (municipalities, regions, partnerships, partners, countries) follows its
+# question word. Projects and organisations are no such kind: "Vilka projekt pågick …" is
+# answered from the sentences about them. A Swedish compound names its kind by its last part:
+# "trepartssamarbeten" are samarbeten.
+_SV_SET_NOUNS = r"kommuner|regioner|partnerskap|partnerkommuner|partner|länder|samarbeten|" \
+    r"mottagare|städer"
 _SET_NOUNS = (
     r"(\w*?(?:kommuner\w*|regioner\w*|partnerskap\w*|partnerkommuner\w*|partner|partners|"
-    r"länder\w*|samarbeten\w*|mottagare\w*|projekt\w*|städer\w*|organisationer\w*)|"
-    r"municipalities|regions|partnerships|partners|countries|cities|towns|projects|"
-    r"organisations|organizations)"
+    r"länder\w*|samarbeten\w*|mottagare\w*|städer\w*)|"
+    r"municipalities|regions|partnerships|partners|countries|cities|towns)"
 )
 _SET_WORD = re.compile(r"\b(?:vilka|lista|nämn|ange)\s+(\w+)", re.I)
 _COMPOUND_SET = re.compile(rf"(\w{{3,}}?)(?:{_SV_SET_NOUNS})\w*", re.I)
 # words of the kinds themselves: "partnerkommuner" and "partnerskapsprojekt" list no subkind
-_KIND_STEMS = ("partner", "kommun", "region", "samarbet", "projekt", "land", "stad", "organisation")
+_KIND_STEMS = ("partner", "kommun", "region", "samarbet", "land", "stad")
 _ASKS_FOR_SET = re.compile(
     r"\b(vilka|which|what|lista|list|nämn|ange|name)\s+(\w+\s+){0,2}" + _SET_NOUNS + r"\b"
     r"|\b(vilken|vilket|which)\s+(svensk\w*\s+)?(kommun|region|partnerkommun|municipality)\b"
