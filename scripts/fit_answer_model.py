@@ -49,6 +49,10 @@ _ATTRIBUTES = {
 
 
 MAX_FALSE_REFUSALS = 0.04
+# Out-of-fold probabilities are averaged over this many shuffles of the folds: with a few dozen
+# questions, which others share a question's fold moves its probability, and the threshold
+# with it.
+REPEATS = 10
 
 
 def zero_model() -> AnswerModel:
@@ -157,9 +161,12 @@ def out_of_fold(x: list[Any], y: list[int], folds: int = 5) -> Any:
     mean, scale = arr.mean(axis=0), arr.std(axis=0)
     scale[scale == 0] = 1.0
     lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000)
-    cv = StratifiedKFold(n_splits=min(folds, min(sum(y), len(y) - sum(y))), shuffle=True,
-                         random_state=0)
-    return cross_val_predict(lr, (arr - mean) / scale, y, cv=cv, method="predict_proba")[:, 1]
+    splits = min(folds, min(sum(y), len(y) - sum(y)))
+    runs = [cross_val_predict(lr, (arr - mean) / scale, y, method="predict_proba",
+                              cv=StratifiedKFold(n_splits=splits, shuffle=True,
+                                                 random_state=seed))[:, 1]
+            for seed in range(REPEATS)]
+    return np.mean(runs, axis=0)
 
 
 def pr_table(model: Logistic | Any, x: list[Any], y: list[int]) -> tuple[str, float]:
