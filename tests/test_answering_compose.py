@@ -177,3 +177,15 @@ def test_sentence_similarities_count_only_on_the_scale_the_model_was_fitted_on(
     embedder.name, embedder.semantic = engine, True
     composer = Composer({}, 1, model=model, vectors=SentenceVectors(embedder))
     assert composer.semantic is semantic
+
+
+def test_a_count_is_a_number_not_an_article_or_a_lone_year() -> None:
+    from kp_assistant.answering.question import Question
+    from kp_assistant.answering.types import type_fit
+
+    q = Question.parse("Hur många invånare har Masaka?")
+    assert q.wants == "count"
+    assert type_fit(q, "Masaka har cirka 34 000 invånare.") == 1.0
+    assert type_fit(q, "Masaka har tre skolor i projektet.") == 1.0
+    # "ett" is the article and 2030 names the agenda: neither counts anything
+    assert type_fit(q, "Kalix har ett partnerskap med Masaka om Agenda 2030.") == 0.0

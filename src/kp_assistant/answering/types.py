@@ -12,9 +12,12 @@ AMOUNT = re.compile(
     r"|\b(SEK|kr|EUR|€)\s*\d",
     re.I,
 )
+# A count: digits, or a number word from two up. "en", "ett" and "one" are left out, for they
+# are mostly the indefinite article, and so is a year standing alone ("Agenda 2030", "2019"),
+# which dates a fact rather than counts it.
 NUMBER = re.compile(
-    r"\b\d+([\s.,]\d+)*\b|\b(en|ett|två|tre|fyra|fem|sex|sju|åtta|nio|tio|"
-    r"elva|tolv|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b",
+    r"\b(?!(?:19|20)\d\d\b)\d+([\s.,]\d+)*\b|\b(två|tre|fyra|fem|sex|sju|åtta|nio|tio|"
+    r"elva|tolv|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b",
     re.I,
 )
 DATE = re.compile(
