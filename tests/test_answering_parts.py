@@ -19,6 +19,16 @@ def test_parts_split_at_a_conjunction_before_a_question_word() -> None:
         "Vad gör Kalix i Uganda?", "Vad gör Lund i Botswana?"]
 
 
+def test_a_later_part_that_points_back_at_the_year_takes_it() -> None:
+    assert split_parts("Hur mycket fick Växjö 2019 och hur stor var budgeten det året?") == [
+        "Hur mycket fick Växjö 2019?", "Hur stor var budgeten det året (Växjö, 2019)?"]
+    assert split_parts("How much did Växjö get in 2019 and what was the budget that year?") == [
+        "How much did Växjö get in 2019?", "What was the budget that year (Växjö, 2019)?"]
+    # without a pointer back the year stays behind: the later part may ask about another one
+    assert split_parts("Hur mycket fick Växjö 2019, och hur är det i år?") == [
+        "Hur mycket fick Växjö 2019?", "Hur är det i år (Växjö)?"]
+
+
 def test_one_question_stays_whole() -> None:
     for text in ("Hur många invånare och anställda har Chkhorotsku?",
                  "Vilka länder ingår i nätverket för klimat och vilka?",

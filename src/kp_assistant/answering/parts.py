@@ -23,6 +23,8 @@ _SPLIT = re.compile(rf",?\s+(?:och|samt|and)\s+(?={_QUESTION_WORD}\b)", re.I)
 _MARKER = re.compile(r"\[(\d+)\]")
 _SEGMENT = re.compile(r"[^\n]*?(?:\[\d+\])+|[^\n]+$", re.M)  # a quote with its markers
 _MIN_WORDS = 3  # "… och hur?" is no question of its own
+# A later part that points back at the first part's year ("… och hur stor var budgeten det året?")
+_THAT_YEAR = re.compile(r"\b(?:det|detta|samma)\s+år(?:et)?\b|\b(?:that|the same)\s+year\b", re.I)
 NOT_FOUND = {"sv": "Om «{part}» hittar jag inget i dokumenten.",
              "en": "About “{part}” I find nothing in the documents."}
 
@@ -36,13 +38,18 @@ def split_parts(text: str) -> list[str]:
     # a list is answered whole, by the registry or over retrieval
     if first.wants_list or any(Question.parse(p).wants_list for p in pieces[1:]):
         return [text]
-    # names carry over; years do not ("… 2019, och hur är det i år?" asks about another year)
+    # names carry over; years only when a part points back at them ("det året"): "… 2019,
+    # och hur är det i år?" asks about another year
     named = [w for w in re.findall(r"[\w'’-]+", pieces[0]) if w.lower() in first.entities]
     parts = [pieces[0] + "?"]
     for piece in pieces[1:]:
         piece = piece[0].upper() + piece[1:]
-        if named and not [e for e in Question.parse(piece).entities if e not in GENERIC_NAMES]:
-            piece = f"{piece} ({', '.join(dict.fromkeys(named))})"
+        own = Question.parse(piece)
+        carried = [] if [e for e in own.entities if e not in GENERIC_NAMES] else named
+        if _THAT_YEAR.search(piece) and not own.years:
+            carried = [*carried, *first.years]
+        if carried:
+            piece = f"{piece} ({', '.join(dict.fromkeys(carried))})"
         parts.append(piece + "?")
     return parts
 
