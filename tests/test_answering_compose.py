@@ -189,3 +189,24 @@ def test_a_count_is_a_number_not_an_article_or_a_lone_year() -> None:
     assert type_fit(q, "Masaka har tre skolor i projektet.") == 1.0
     # "ett" is the article and 2030 names the agenda: neither counts anything
     assert type_fit(q, "Kalix har ett partnerskap med Masaka om Agenda 2030.") == 0.0
+
+
+def test_a_line_whose_passage_shows_an_earlier_one_takes_its_place() -> None:
+    """Two chosen items of one list are shown once: the later item's passage (the list from
+    it on, with its lead-in) holds the earlier one."""
+    from kp_assistant.answering.compose import Composer
+    from kp_assistant.answering.evidence import Candidate
+    from kp_assistant.answering.question import Question
+    from kp_assistant.models import Chunk, Hit
+
+    text = "Verksamhetsåret 2021:\n- Länder: 16 länder.\n- Organisation: 25 medarbetare."
+    chunk = Chunk(id="s-0000", source="siffror.md", page=None, title="ICLD i siffror",
+                  heading="2021", text=text, doc_hash="h")
+    item = Candidate("- Organisation: 25 medarbetare.", Hit(chunk, 1.0), 2, 0, 1.0, set())
+    other = Candidate("- Länder: 16 länder.", Hit(chunk, 1.0), 1, 0, 1.0, set())
+    composer = Composer({}, 1)
+    q = Question.parse("Hur många medarbetare hade ICLD 2021?")
+    answer = composer._sentence_answer(q, [item, other], [item, other], [item.hit])
+    assert answer.text.count("25 medarbetare") == 1
+    assert answer.text.startswith("Verksamhetsåret 2021: - Länder: 16 länder. - Organisation")
+    assert len(answer.citations) == 1

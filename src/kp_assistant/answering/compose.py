@@ -252,8 +252,16 @@ class Composer:
         # a short sentence's passage takes in the next line; that line must not come twice
         kept: list[Candidate] = []
         for x in chosen:
-            if not any(x.hit.chunk.id == k.hit.chunk.id
-                       and x.sentence in passage(k, self.following) for k in kept):
+            same = [k for k in kept if k.hit.chunk.id == x.hit.chunk.id]
+            if any(x.sentence in passage(k, self.following) for k in same):
+                continue
+            # a list's lead-in shows the items chosen before it: it takes the place of the first
+            covered = [k for k in same if k.sentence in passage(x, self.following)]
+            if covered:
+                x.also.extend(a for k in covered for a in k.also if a not in x.also)
+                kept[kept.index(covered[0])] = x
+                kept = [k for k in kept if k not in covered[1:]]
+            else:
                 kept.append(x)
         cited = [y for x in kept for y in (x, *x.also)]
         # as shown, with the heading a short line needs: the quote is what the answer says
