@@ -126,10 +126,13 @@ def embedding_themes(texts: Sequence[str], embedder: Embedder) -> list[tuple[str
     if not texts:
         return []
     themes = taxonomy()
-    # e5-style models expect "query: " on both sides of a symmetric comparison
-    theme_vecs = embedder.embed_queries([f"{t.key}: {t.description}" for t in themes])
-    bias = (embedder.embed_queries(list(_NEUTRAL)) @ theme_vecs.T).mean(axis=0)
-    margins = embedder.embed_queries(list(texts)) @ theme_vecs.T - bias
+    fixed = [f"{t.key}: {t.description}" for t in themes] + list(_NEUTRAL)
+    # e5-style models expect "query: " on both sides of a symmetric comparison; one call for
+    # the themes, the neutral sentences and the texts fills the encoder's batches better
+    vecs = embedder.embed_queries([*fixed, *texts])
+    theme_vecs = vecs[: len(themes)]
+    bias = (vecs[len(themes) : len(fixed)] @ theme_vecs.T).mean(axis=0)
+    margins = vecs[len(fixed) :] @ theme_vecs.T - bias
     out: list[tuple[str, ...]] = []
     for row in margins:
         best = int(np.argmax(row))
