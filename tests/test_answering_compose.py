@@ -210,3 +210,28 @@ def test_a_line_whose_passage_shows_an_earlier_one_takes_its_place() -> None:
     assert answer.text.count("25 medarbetare") == 1
     assert answer.text.startswith("Verksamhetsåret 2021: - Länder: 16 länder. - Organisation")
     assert len(answer.citations) == 1
+
+
+def test_the_meaning_of_evidence_in_the_other_language_is_a_refusal_feature_of_its_own() -> None:
+    from kp_assistant.answering.evidence import FEATURES, Candidate
+    from kp_assistant.answering.question import Question
+    from kp_assistant.answering.refusal import FEATURES as REFUSAL
+    from kp_assistant.answering.refusal import refusal_features
+    from kp_assistant.models import Chunk, Hit
+
+    def best(dense: float, other: bool) -> Candidate:
+        chunk = Chunk(id="x-0000", source="x.md", page=None, title="T", heading="",
+                      text="Inception phase starts in 2020.", doc_hash="h")
+        c = Candidate("Inception phase starts in 2020.", Hit(chunk, 1.0), 0, 0, 0.2, set(),
+                      score=0.5)
+        c.features = [0.0] * len(FEATURES)
+        c.features[FEATURES.index("dense")] = dense
+        c.features[FEATURES.index("other_language")] = float(other)
+        return c
+
+    q = Question.parse("När inleddes förberedelsefasen?")
+    at = REFUSAL.index("dense_other")
+    other = refusal_features(q, [best(0.8, True)], [], {}, set(q.terms))
+    same = refusal_features(q, [best(0.8, False)], [], {}, set(q.terms))
+    assert other[at] == 0.8 and same[at] == 0.0
+    assert other[REFUSAL.index("best_dense")] == same[REFUSAL.index("best_dense")] == 0.8

@@ -56,6 +56,7 @@ TOP_CITED = 5
 FURTHER_SHARE = 0.5  # the answer's sources reach at least as far down as retrieval's first five
 _NAMES_UNKNOWN = REFUSAL_FEATURES.index("names_unknown")
 _NAMES_MISSING = FEATURES.index("names_missing_chunk")
+_DENSE_OTHER = REFUSAL_FEATURES.index("dense_other")
 
 
 class Composer:
@@ -118,7 +119,8 @@ class Composer:
         idf = {t: self.idf(t) for t in q.terms}
         feats = refusal_features(q, cands, hits, idf, known)
         if not semantic:
-            feats[3] = float(self.model.refusal.mean[3])
+            for i in (3, _DENSE_OTHER):
+                feats[i] = float(self.model.refusal.mean[i])
         return weights, cands, feats
 
     def _score(self, cands: Sequence[Candidate], *, neutral: bool = True) -> None:

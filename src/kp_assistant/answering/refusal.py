@@ -21,7 +21,7 @@ from kp_assistant.models import Hit
 FEATURES = (
     "best", "top3", "best_coverage", "best_dense", "names_unknown", "names_missing_best",
     "years_missing", "type_missing", "unknown_terms", "attribute_missing", "yes_no",
-    "other_language",
+    "other_language", "dense_other",
 )
 # positions of the evidence features read here (see evidence.FEATURES)
 _DENSE, _NAMES_CHUNK, _YEARS_CHUNK, _TYPE_FIT, _OTHER_LANGUAGE = (
@@ -47,6 +47,7 @@ def refusal_features(
         if not entity_in(n, evidence) and _stem(n) not in known and not respelled(n, words)
     ]
     total = sum(idf.get(t, 0.0) for t in q.terms) or 1.0
+    other = sum(c.features[_OTHER_LANGUAGE] for c in top) / len(top) if top else 0.0
     return [
         top[0].score if top else 0.0,
         sum(c.score for c in top) / 3,
@@ -60,7 +61,9 @@ def refusal_features(
         _attribute_missing(q, top, names, idf),
         float(q.yes_no),
         # the best evidence in the other language: its words say less than its meaning
-        sum(c.features[_OTHER_LANGUAGE] for c in top) / len(top) if top else 0.0,
+        other,
+        # in the other language the meaning says what the words cannot
+        other * max((c.features[_DENSE] for c in top), default=0.0),
     ]
 
 
