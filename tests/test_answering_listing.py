@@ -99,7 +99,8 @@ def test_a_sentence_naming_more_of_the_set_is_quoted_after_the_list() -> None:
     first = candidate(ADMITTED, set())
     weak = candidate("Pressmeddelandet nämnde Umeå, Luleå och Piteå i förbigående.", set())
     weak.score = 0.3  # far below the best candidate: not looked at
-    found = enumerations([first, weak], listed)
+    q = Question.parse("Vilka kommuner antogs först till nätverket?")
+    found = enumerations(q, [first, weak], listed)
     assert found == [first]
     answer = with_enumerations(listed, found, "sv")
     lines = answer.text.splitlines()
@@ -108,4 +109,10 @@ def test_a_sentence_naming_more_of_the_set_is_quoted_after_the_list() -> None:
     assert answer.citations[0].quote == ADMITTED and answer.citations[0].page == 2
     # a list that already names them all gets nothing more
     named = Answer(question="q", text="Falun, Bollnäs, Ovanåker, Lund", grounded=True)
-    assert enumerations([first], named) == []
+    assert enumerations(q, [first], named) == []
+    # names of another kind than the municipalities asked for are no such sentence
+    bodies = candidate("Regionen samarbetar med Karolinska Institutet, Pediatric Health "
+                       "Initiative och Astrid Lindgrens barnsjukhus.", set())
+    assert enumerations(q, [bodies], listed) == []
+    asked_partners = Question.parse("Vilka partnerskap finns i nätverket?")
+    assert enumerations(asked_partners, [bodies], listed) == [bodies]

@@ -155,7 +155,7 @@ class Composer:
             listed = (None if (unknown and not topic) or feats[_NAMES_UNKNOWN] > 0
                       else list_answer(q, scored, weights))
             if listed is not None:
-                return with_enumerations(listed, enumerations(scored, listed), q.lang)
+                return with_enumerations(listed, enumerations(q, scored, listed), q.lang)
             if q.asks_for_places:
                 return self._refuse(q, hits)  # a list of municipalities that names none
         if self.refusal_probability(feats) >= self.threshold:
@@ -171,7 +171,7 @@ class Composer:
                        answer: Answer) -> Answer:
         """A list answer with the best sentences that name several of its kind at once."""
         scored = self.rank(q, hits, qvec)[1]
-        return with_enumerations(answer, enumerations(scored, answer), q.lang)
+        return with_enumerations(answer, enumerations(q, scored, answer), q.lang)
 
     def following(self, chunk: Chunk) -> list[str]:
         """The lines after a chunk, read from the store once per chunk and question."""

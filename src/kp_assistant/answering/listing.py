@@ -189,9 +189,10 @@ def _is_name(text: str) -> bool:
         text, {"country"}) and not world_regions(text)
 
 
-def enumerations(scored: Sequence[Candidate], answer: Answer) -> list[Candidate]:
+def enumerations(q: Question, scored: Sequence[Candidate], answer: Answer) -> list[Candidate]:
     """The best candidates that name ENUMERATED or more names together, any of them one the
-    answer does not name yet."""
+    answer does not name yet. When municipalities or regions are asked for, the names must
+    be Swedish municipalities or regions."""
     if not scored:
         return []
     best = scored[0].score
@@ -201,6 +202,8 @@ def enumerations(scored: Sequence[Candidate], answer: Answer) -> list[Candidate]
         if x.score < ENUMERATION_SHARE * best:
             break
         names = enumerated_names(x.sentence)
+        if q.asks_for_places:
+            names = [n for n in names if find_places(n, {"kommun", "region"})]
         if len(names) >= ENUMERATED and any(n.casefold() not in shown for n in names):
             out.append(x)
     return out
