@@ -222,3 +222,22 @@ def test_a_sentence_naming_the_set_at_once_follows_the_registry_list(
     marker = int(re.findall(r"\[(\d+)\]", together)[0])
     cited = answer.citations[marker - 1]
     assert cited.source.endswith("tematiska_natverk.md") and "Ovanåker" in cited.quote
+
+
+def test_agenda_2030_finds_the_global_goals() -> None:
+    """"Agenda 2030" names a theme: its capitalised word is no partner to look for and its
+    number no year to filter by, so it lists what "de globala målen" lists."""
+    from kp_assistant.registry.aggregate import filters_for
+
+    f = filters_for(Question.parse("Vilka partnerskap arbetar med Agenda 2030?"), [])
+    assert f is not None
+    assert f.themes == {"Agenda 2030"} and not f.years and not f.unheld
+    goals = filters_for(Question.parse("Vilka kommuner arbetar med de globala målen?"), [])
+    assert goals is not None and goals.themes == f.themes
+
+
+def test_a_year_beside_a_theme_still_filters() -> None:
+    from kp_assistant.registry.aggregate import filters_for
+
+    f = filters_for(Question.parse("Vilka partnerskap arbetade med Agenda 2030 under 2019?"), [])
+    assert f is not None and f.years == {2019}

@@ -22,6 +22,7 @@ from kp_assistant.registry.themes import (
     match_themes,
     mentions_topic,
     resolve_themes,
+    taxonomy,
     topic_words,
     words_of,
 )
@@ -76,6 +77,10 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup],
     understood |= {w.casefold() for m in find_places(q.text, {"kommun", "region"})
                    if m.place.official in names for w in m.surface.split()}
     understood |= {w.casefold() for surface, _ in regions for w in surface.split()}
+    # a capitalised word of a theme the question names ("Agenda 2030") is the theme, no party
+    themes = resolve_themes(q.text)
+    theme_words = {w for t in taxonomy() if t.key in themes for term in t.terms for w in term}
+    understood |= theme_words
     # a name the registry does not hold ("Arequipa", a network, a Swedish municipality with no
     # partnership found) is a condition no filter here can apply: listing without it would
     # answer another question, so the passages decide
@@ -87,10 +92,10 @@ def filters_for(q: Question, groups: Sequence[PartnershipGroup],
             _genitive(e, q.text) and in_corpus(e) for e in unheld)):
         return None
     filters = Filters(
-        frozenset(resolve_themes(q.text)),
+        frozenset(themes),
         frozenset(countries),
         frozenset(names),
-        frozenset(int(y) for y in q.years),
+        frozenset(int(y) for y in q.years if y not in theme_words),  # not "Agenda 2030"
         # a question about a named partnership asks what it does: the topic is no filter
         () if names else tuple(alt for alt in (tuple(w for w in a if w not in named_words)
                                                for a in topic_words(q.text)) if alt),
