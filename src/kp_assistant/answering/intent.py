@@ -47,9 +47,9 @@ _REPLY: dict[tuple[str, Lang], str] = {
 
 # A question asks for a set when a plural noun of the kinds the registry and the lists over
 # retrieval hold (municipalities, regions, partnerships, partners, countries) follows its
-# question word. Projects and organisations are no such kind: "Vilka projekt pågick …" is
-# answered from the sentences about them. A Swedish compound names its kind by its last part:
-# "trepartssamarbeten" are samarbeten.
+# question word. Projects and organisations are no such kind: a question for the projects of
+# a partnership is answered from the sentences about them. A Swedish compound names its kind
+# by its last part: "vänortssamarbeten" are samarbeten.
 _SV_SET_NOUNS = r"kommuner|regioner|partnerskap|partnerkommuner|partner|länder|samarbeten|" \
     r"mottagare|städer"
 _SET_NOUNS = (
@@ -132,7 +132,7 @@ def asks_for_set(text: str) -> bool:
 
 def set_compound(text: str) -> str | None:
     """The compound a set question lists, when it says more than the kind does:
-    "Vilka trepartssamarbeten …" lists trepartssamarbeten, not every samarbete."""
+    "Vilka vänortssamarbeten …" lists vänortssamarbeten, not every samarbete."""
     m = _SET_WORD.search(text)
     if not m or not asks_for_set(text):
         return None

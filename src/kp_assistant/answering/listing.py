@@ -51,8 +51,8 @@ def list_answer(
     q: Question, scored: Sequence[Candidate], weights: Mapping[str, float]
 ) -> Answer | None:
     if q.lists:
-        # "Vilka trepartssamarbeten …": a line is about one when its sentence says that word;
-        # the rest of the question ("där en tredje part … är med") only describes it
+        # "Vilka vänortssamarbeten …": a line is about one when its sentence says that word;
+        # the rest of the question (a relative clause, a place) only describes it
         scored = [x for x in scored if q.lists in tokenize(x.sentence)]
         weights = {q.lists: weights.get(q.lists, 1.0)}
     topic = topic_terms(q, weights)

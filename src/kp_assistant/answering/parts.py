@@ -23,7 +23,7 @@ _SPLIT = re.compile(rf",?\s+(?:och|samt|and)\s+(?={_QUESTION_WORD}\b)", re.I)
 _MARKER = re.compile(r"\[(\d+)\]")
 _SEGMENT = re.compile(r"[^\n]*?(?:\[\d+\])+|[^\n]+$", re.M)  # a quote with its markers
 _MIN_WORDS = 3  # "… och hur?" is no question of its own
-# A later part that points back at the first part's year ("… och hur stor var budgeten det året?")
+# A later part that points back at the first part's year ("… och vem ledde arbetet det året?")
 _THAT_YEAR = re.compile(r"\b(?:det|detta|samma)\s+år(?:et)?\b|\b(?:that|the same)\s+year\b", re.I)
 NOT_FOUND = {"sv": "Om «{part}» hittar jag inget i dokumenten.",
              "en": "About “{part}” I find nothing in the documents."}

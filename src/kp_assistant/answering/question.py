@@ -202,7 +202,7 @@ class Question:
     wants: Wants
     yes_no: bool = False  # "Kan en region söka?": answered by a rule
     over_time: bool = False  # "Hur har … förändrats?": answered by dated statements in order
-    lists: str | None = None  # "Vilka trepartssamarbeten …": the compound listed, stemmed
+    lists: str | None = None  # "Vilka vänortssamarbeten …": the compound listed, stemmed
 
     @classmethod
     def parse(cls, text: str) -> Question:
