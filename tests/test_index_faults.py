@@ -525,8 +525,13 @@ def test_a_store_being_written_is_not_taken_for_a_truncated_one(tmp_path: Path) 
     db.write_bytes(whole[:-4096])  # the header already counts a page the file lacks
     assert "is truncated" in (vector_problem(tmp_path, settle_s=0.3) or "")
 
-    # the writer appends the last page a moment later: the reader waits for it
-    writer = threading.Timer(0.2, db.write_bytes, [whole])
+    # the writer appends the last page a moment later: the reader waits for it (appended, as
+    # SQLite grows a file; rewriting it whole would show an empty file for a moment)
+    def append_last_page() -> None:
+        with open(db, "ab") as fh:
+            fh.write(whole[-4096:])
+
+    writer = threading.Timer(0.2, append_last_page)
     writer.start()
     try:
         assert vector_problem(tmp_path, settle_s=5) is None
