@@ -145,14 +145,15 @@ def cite(
     return list(by_chunk.values()), markers
 
 
-def hit_citation(n: int, h: Hit, limit: int = 300) -> Citation:
-    """A whole passage as a citation: for "related" passages and further reading."""
+def hit_citation(n: int, h: Hit, limit: int = 300, quote: str | None = None) -> Citation:
+    """A passage as a citation, quoting `quote` (a sentence of it) or else the whole passage
+    shortened to `limit`: for "related" passages, further reading and quoted sentences."""
     return Citation(
         n=n,
         source=h.chunk.source,
         page=h.chunk.page,
         chunk_id=h.chunk.id,
-        quote=shorten(" ".join(h.chunk.text.split("\n")), limit),
+        quote=quote if quote is not None else shorten(" ".join(h.chunk.text.split("\n")), limit),
         score=h.score,
         title=h.chunk.title,
     )

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from kp_assistant.answering.citing import (
     cite,
     display,
+    hit_citation,
     next_lines,
     passage,
     related_citations,
@@ -304,9 +305,7 @@ def _further(citations: Sequence[Citation], scored: Sequence[Candidate]) -> list
         if h.chunk.source in sources or is_instruction(best.sentence):
             continue
         sources.add(h.chunk.source)
-        out.append(Citation(n=len(citations) + len(out) + 1, source=h.chunk.source,
-                            page=h.chunk.page, chunk_id=h.chunk.id, quote=best.sentence,
-                            score=h.score, title=h.chunk.title))
+        out.append(hit_citation(len(citations) + len(out) + 1, h, quote=best.sentence))
     return out
 
 

@@ -6,13 +6,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from kp_assistant.answering.citing import cite, display, passage, shorten
+from kp_assistant.answering.citing import cite, display, hit_citation, passage, shorten
 from kp_assistant.answering.evidence import GENERIC_NAMES, Candidate
 from kp_assistant.answering.question import FRAME_WORDS, Lang, Question
 from kp_assistant.answering.refusal import respelled
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.language.places import find_places, world_regions
-from kp_assistant.models import Answer, Citation
+from kp_assistant.models import Answer
 
 _MONTHS = frozenset(
     tokenize(
@@ -216,9 +216,6 @@ def with_enumerations(answer: Answer, found: Sequence[Candidate], lang: Lang) ->
     citations = list(answer.citations)
     lines = [_NAMED_TOGETHER[lang]]
     for x in found:
-        chunk = x.hit.chunk
-        citations.append(Citation(n=len(citations) + 1, source=chunk.source, page=chunk.page,
-                                  chunk_id=chunk.id, quote=x.sentence, score=x.hit.score,
-                                  title=chunk.title))
+        citations.append(hit_citation(len(citations) + 1, x.hit, quote=x.sentence))
         lines.append(f"- «{shorten(x.sentence)}» [{len(citations)}]")
     return replace(answer, text=answer.text + "\n" + "\n".join(lines), citations=citations)
