@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from kp_assistant.answering.absence import not_given, stated_absent
 from kp_assistant.answering.citing import (
     cite,
     display,
@@ -159,6 +160,8 @@ class Composer:
                 return with_enumerations(listed, enumerations(q, scored, listed), q.lang)
             if q.asks_for_places:
                 return self._refuse(q, hits)  # a list of municipalities that names none
+        if (absent := stated_absent(q, scored)) is not None:
+            return not_given(q, absent, hits)  # the documents say themselves it is not given
         if self.refusal_probability(feats) >= self.threshold:
             return self._refuse(q, hits)
         if no_typed_fact(q, scored, {t: self.idf(t) for t in q.terms}):

@@ -1,0 +1,90 @@
+"""Passages that say the asked fact is missing turn the answer into a refusal that quotes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import hashing, write_files
+from kp_assistant.answering.absence import stated_absent
+from kp_assistant.answering.evidence import Candidate
+from kp_assistant.answering.question import Question
+from kp_assistant.assistant import Assistant
+from kp_assistant.models import Chunk, Hit
+
+
+def candidate(text: str, line: int = 0, title: str = "Vara och Kisumu") -> Candidate:
+    chunk = Chunk(id="doc-0000", source="vara.md", page=None, title=title, heading="",
+                  text=text, doc_hash="h")
+    return Candidate(text.split("\n")[line], Hit(chunk, 1.0), line, 0, 1.0, set())
+
+
+@pytest.mark.parametrize(("question", "fires"), [
+    ("Hur mycket pengar fick Vara för samarbetet med Kisumu?", True),
+    ("How much money did Vara get for its work with Kisumu?", True),
+    ("Vilket år började Vara samarbeta med Kisumu?", False),  # a year is another kind of fact
+    ("Hur mycket pengar fick Tibro för samarbetet med Gulu?", False),  # not what it is about
+    ("Vilka kommuner har fått pengar?", False),  # a list: nothing in particular is missing
+])
+def test_the_missing_fact_must_be_the_kind_asked_for_about_the_names_asked_about(
+    question: str, fires: bool
+) -> None:
+    c = candidate("Vara och Kisumu har samarbetat sedan 2019.\n"
+                  "Beloppet som beviljades framgår inte av protokollet.", line=1)
+    assert (stated_absent(Question.parse(question), [c]) is not None) is fires
+
+
+def test_in_a_row_of_several_partnerships_the_nearest_name_owns_the_gap() -> None:
+    row = ("Vara – Kisumu 2 miljoner kronor (besked 2021) Tibro – Gulu "
+           "1 miljon kronor (årtal saknas) Lerum – Kisii 3 miljoner kronor")
+    c = candidate(row, title="Beviljade projekt")
+    tibro = stated_absent(Question.parse("Vilket år inledde Tibro samarbetet med Gulu?"), [c])
+    assert tibro is not None and tibro.clause == "årtal saknas"
+    assert stated_absent(Question.parse("Vilket år inledde Vara samarbetet med Kisumu?"),
+                         [c]) is None
+    assert stated_absent(Question.parse("Vilket år inledde Lerum samarbetet med Kisii?"),
+                         [c]) is None
+
+
+def test_a_list_of_what_is_missing_names_the_fact_in_its_items() -> None:
+    c = candidate("Följande uppgifter saknas i materialet:\n"
+                  "- Antalet deltagare i Tibros ungdomsråd.\n"
+                  "- Hur länge samarbetet med Gulu pågick.", line=1, title="Tibro och Gulu")
+    assert stated_absent(Question.parse("Hur många deltagare har ungdomsrådet i Tibro?"), [c])
+    # the lead-in alone names no kind of fact
+    lead = candidate(c.hit.chunk.text, line=0, title="Tibro och Gulu")
+    assert stated_absent(Question.parse("Hur många deltagare har ungdomsrådet i Tibro?"),
+                         [lead]) is None
+
+
+REPORT = """# Vara och Kisumu
+
+Vara kommun och Kisumu County i Kenya samarbetar om dricksvatten och om hur invånarna får
+säga sin mening om vattenförsörjningen.
+
+## Ekonomi
+
+Beloppet som Vara och Kisumu beviljades framgår inte av det underlag rapporten bygger på.
+Resorna gjordes under 2022 och 2023.
+"""
+
+
+def test_the_refusal_quotes_where_the_documents_say_the_fact_is_missing(tmp_path: Path) -> None:
+    corpus = write_files(tmp_path / "corpus", {
+        "vara_kisumu.md": REPORT,
+        "annat.md": "# Annat\n\nTibro och Gulu arbetar med avfall sedan 2018.\n",
+    })
+    assistant = Assistant.from_settings(hashing(tmp_path, corpus))
+    assistant.ingest()
+    answer = assistant.ask("Hur mycket pengar fick Vara för samarbetet med Kisumu?")
+    assert answer.grounded is False
+    assert answer.text.startswith("Dokumenten ger inte den uppgiften"), answer.text
+    assert "framgår inte av det underlag" in answer.text
+    assert answer.related[0].source == "vara_kisumu.md"
+    assert "framgår inte" in answer.related[0].quote
+    english = assistant.ask("How much money did Vara receive for the work with Kisumu?")
+    assert english.text.startswith("The documents do not give that"), english.text
+    # what the report does say is still answered
+    topic = assistant.ask("Vad samarbetar Vara och Kisumu om?")
+    assert topic.grounded and "dricksvatten" in topic.text, topic.text
