@@ -96,6 +96,24 @@ def test_a_list_is_quoted_whole_even_past_the_end_of_its_chunk() -> None:
 
 
 
+def test_a_next_sentence_that_refers_back_is_quoted_with_its_sentence() -> None:
+    from kp_assistant.answering.citing import passage
+    from kp_assistant.answering.evidence import Candidate
+    from kp_assistant.models import Chunk, Hit
+
+    text = ("Varje partnerskap har en referensgrupp med invånare från båda kommunerna.\n"
+            "Där ingår unga, äldre och företagare.\n"
+            "Referensgruppen träffas varje vår i god tid inför arbetet med årsrapporten.\n"
+            "Den 3 maj 2024 hölls det första mötet i Tibro.")
+    chunk = Chunk(id="ref-0000", source="r.md", page=None, title="T", heading="",
+                  text=text, doc_hash="h")
+    first = Candidate(text.split("\n")[0], Hit(chunk, 1.0), 0, 0, 1.0, set())
+    assert passage(first) == " ".join(text.split("\n")[:2])
+    # "Den 3 maj" dates a new statement; it does not speak of the sentence before
+    third = Candidate(text.split("\n")[2], Hit(chunk, 1.0), 2, 0, 1.0, set())
+    assert passage(third) == text.split("\n")[2]
+
+
 def test_a_table_row_is_shown_with_its_header_and_a_header_with_its_rows() -> None:
     from kp_assistant.answering.citing import next_lines, passage
     from kp_assistant.answering.evidence import Candidate

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 _TABLE_RULE = re.compile(r"^\|[\s:|-]+\|?\s*$")  # "|---|:---|" under a table's header row
+# Words that open a sentence which speaks of the one before ("Där ska …", "They …"). "Den",
+# "de" and "det" are left out: they open dates ("Den 3 maj") and general statements as often.
+_REFERS_BACK = re.compile(
+    r"^(?:där|dessa|detta|denna|dess|deras|han|hon|därför|this|these|they|there|it|he|she|"
+    r"their|its)\b", re.I)
 
 
 MAX_LIST_LINES = 8  # of a list or of what a colon announces
@@ -22,7 +27,7 @@ MAX_TAIL_CHARS = 400
 
 def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = None) -> str:
     """The sentence with what it needs to be understood: a list's lead-in and the rest of the
-    list, what a colon announces, a short sentence's next line.
+    list, what a colon announces, a short sentence's next line, a next line that refers back.
 
     `following` gives the lines after a chunk (the next chunk of the same page, without the
     lines both share), for a list that runs on past the end of its chunk.
@@ -48,7 +53,8 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
         after = [*after, *following(x.hit.chunk)]
     if item or colon:
         parts.extend(_continuation(after, lists_only=item))
-    elif len(x.sentence.split()) < 8 and after and not after[0].startswith("#"):
+    elif after and not after[0].startswith("#") and (
+            len(x.sentence.split()) < 8 or _REFERS_BACK.match(after[0])):
         parts.append(after[0])
     return " ".join(parts)
 
