@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 from kp_assistant.embedding import Embedder
+from kp_assistant.language.gazetteer import countries_named
 from kp_assistant.language.places import find_places
 from kp_assistant.models import Chunk
 from kp_assistant.registry.chunks import document_party, drafts, learn, segments
@@ -28,7 +29,7 @@ __all__ = [
 from kp_assistant.registry.themes import embedding_themes, match_themes, ordered, resolve_themes
 
 # Bump when extraction changes, so that a stored registry is extracted again.
-REGISTRY_VERSION = 5
+REGISTRY_VERSION = 6
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d|-tal)")
 _RANGE = re.compile(r"\b((?:19|20)\d{2})\s*[–-]\s*(?:[a-zåäö]+\s+)?((?:19|20)\d{2})\b")
@@ -167,6 +168,7 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
                              strict=True):
             extra[i] = themes
     doc_years = _document_years(chunks)
+    located = _Locator()
     records: dict[tuple[Any, ...], Partnership] = {}
     for (c, pair, sentence, kind), more in zip(found_drafts, extra, strict=True):
         if kind == "about":
@@ -180,7 +182,8 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
         amount = _AMOUNT.search(sentence)
         record = Partnership(
             swedish=pair.parties, partner=pair.partner,
-            country=pair.country or known.partners.get(partner_key(pair.partner), ("", ""))[1],
+            country=(pair.country or known.partners.get(partner_key(pair.partner), ("", ""))[1]
+                     or located(pair.partner, c)),
             themes=ordered([*match_themes(f"{sentence}\n{c.heading}\n{c.title}"), *more]),
             years=tuple(sorted(years)), amount=amount.group() if amount else None,
             phase=_phase(sentence), source=c.source, page=c.page, sentence=sentence,
@@ -191,6 +194,24 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
         if key not in records or records[key].about:
             records[key] = record
     return list(records.values())
+
+
+class _Locator:
+    """The country of a partner that no document places: the one country that has a town of
+    that name (GeoNames) and that the passage naming the partner mentions too."""
+
+    def __init__(self) -> None:
+        self._mentioned: dict[str, frozenset[str]] = {}
+
+    def __call__(self, partner: str, c: Chunk) -> str:
+        named = countries_named(partner_name(partner))
+        if not named:
+            return ""
+        if c.id not in self._mentioned:
+            text = f"{c.title}\n{c.heading}\n{c.text}"
+            self._mentioned[c.id] = frozenset(m.place.name for m in find_places(text, {"country"}))
+        here = named & self._mentioned[c.id]
+        return next(iter(here)) if len(here) == 1 else ""
 
 
 # --- merging, filtering, serialisation -----------------------------------------------------------
