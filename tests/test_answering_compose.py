@@ -114,6 +114,26 @@ def test_a_next_sentence_that_refers_back_is_quoted_with_its_sentence() -> None:
     assert passage(third) == text.split("\n")[2]
 
 
+def test_a_question_is_shown_with_its_answer_and_an_answer_without_the_next_question() -> None:
+    from kp_assistant.answering.citing import next_lines, passage
+    from kp_assistant.answering.evidence import Candidate
+    from kp_assistant.models import Chunk, Hit
+
+    def chunk(n: int, text: str) -> Chunk:
+        return Chunk(id=f"faq-{n:04d}", source="faq.md", page=None, title="Frågor",
+                     heading="Frågor och svar", text=text, doc_hash="h")
+
+    first = chunk(0, "Får en kommun söka utan att ha en partner?\nNej, partnern ska vara vald.\n"
+                     "Hur lång tid tar ett beslut om ansökan som kommit in till kansliet?")
+    second = chunk(1, "Beslut fattas inom tre månader efter att omgången har stängt.")
+    answer = Candidate("Nej, partnern ska vara vald.", Hit(first, 1.0), 1, 0, 1.0, set())
+    assert passage(answer, lambda c: next_lines(c, second)) == "Nej, partnern ska vara vald."
+    # a long question at the end of its chunk: its answer opens the next chunk
+    question = Candidate(first.text.split("\n")[2], Hit(first, 1.0), 2, 0, 1.0, set())
+    assert passage(question, lambda c: next_lines(c, second)).endswith(
+        "Beslut fattas inom tre månader efter att omgången har stängt.")
+
+
 def test_a_table_row_is_shown_with_its_header_and_a_header_with_its_rows() -> None:
     from kp_assistant.answering.citing import next_lines, passage
     from kp_assistant.answering.evidence import Candidate

@@ -27,7 +27,8 @@ MAX_TAIL_CHARS = 400
 
 def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = None) -> str:
     """The sentence with what it needs to be understood: a list's lead-in and the rest of the
-    list, what a colon announces, a short sentence's next line, a next line that refers back.
+    list, what a colon announces, a short sentence's next line, a next line that refers back,
+    a question's next line (its answer, in a list of questions and answers).
 
     `following` gives the lines after a chunk (the next chunk of the same page, without the
     lines both share), for a list that runs on past the end of its chunk.
@@ -49,12 +50,15 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
                 break
     after = lines[x.index + 1 :]
     colon = x.sentence.rstrip().endswith(":")
-    if (item or colon) and len(after) < MAX_LIST_LINES and following is not None:
+    # a question is shown with its answer, a short line with what follows it
+    needs_next = x.sentence.rstrip().endswith("?") or len(x.sentence.split()) < 8
+    if following is not None and ((item or colon) and len(after) < MAX_LIST_LINES
+                                  or needs_next and not after):
         after = [*after, *following(x.hit.chunk)]
     if item or colon:
         parts.extend(_continuation(after, lists_only=item))
-    elif after and not after[0].startswith("#") and (
-            len(x.sentence.split()) < 8 or _REFERS_BACK.match(after[0])):
+    elif after and not after[0].startswith("#") and not after[0].rstrip().endswith("?") and (
+            needs_next or _REFERS_BACK.match(after[0])):  # the next question is another matter
         parts.append(after[0])
     return " ".join(parts)
 
