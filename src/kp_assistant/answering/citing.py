@@ -52,8 +52,8 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
     colon = x.sentence.rstrip().endswith(":")
     # a question is shown with its answer, a short line with what follows it
     needs_next = x.sentence.rstrip().endswith("?") or len(x.sentence.split()) < 8
-    if following is not None and ((item or colon) and len(after) < MAX_LIST_LINES
-                                  or needs_next and not after):
+    runs_on = (item or colon) and len(after) < MAX_LIST_LINES
+    if following is not None and (runs_on or (needs_next and not after)):
         after = [*after, *following(x.hit.chunk)]
     if item or colon:
         parts.extend(_continuation(after, lists_only=item))
