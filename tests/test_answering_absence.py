@@ -35,6 +35,17 @@ def test_the_missing_fact_must_be_the_kind_asked_for_about_the_names_asked_about
     assert (stated_absent(Question.parse(question), [c]) is not None) is fires
 
 
+def test_something_lacking_is_not_a_fact_left_unstated() -> None:
+    # "pengar saknas" says the money is lacking, not that the amount is not given
+    lacking = candidate("Vara och Kisumu har samarbetat sedan 2019.\n"
+                        "I Vara saknas pengar för att fortsätta projektet med Kisumu.", line=1)
+    q = Question.parse("Hur mycket pengar fick Vara för samarbetet med Kisumu?")
+    assert stated_absent(q, [lacking]) is None
+    unstated = candidate("Vara och Kisumu har samarbetat sedan 2019.\n"
+                         "Uppgift om belopp saknas i protokollet.", line=1)
+    assert stated_absent(q, [unstated]) is not None
+
+
 def test_in_a_row_of_several_partnerships_the_nearest_name_owns_the_gap() -> None:
     row = ("Vara – Kisumu 2 miljoner kronor (besked 2021) Tibro – Gulu "
            "1 miljon kronor (årtal saknas) Lerum – Kisii 3 miljoner kronor")

@@ -19,15 +19,20 @@ from kp_assistant.answering.question import Question
 from kp_assistant.language.places import find_places
 from kp_assistant.models import Answer, Hit
 
-# "X framgår inte", "uppgift saknas", "is not stated", "name not given"
-ABSENT = re.compile(
-    r"\b(?:saknas|saknar\s+uppgift\w*|(?:anges|framgår|uppges|redovisas|nämns|preciseras|"
-    r"specificeras)\s+(?:inte|ej)|är\s+(?:okänd\w*|oklart)|"
-    r"(?:inte|ej)\s+(?:angiv\w+|känd\w*|redovisad\w*|uppgiv\w+)|går\s+inte\s+att\s+belägga|"
-    r"ingen\s+uppgift|inga\s+uppgifter|(?:is|are|was|were)?\s*not\s+(?:stated|given|known|"
-    r"specified|disclosed|reported|recorded)|unknown|no\s+information)\b",
+# "X framgår inte", "is not stated", "name not given": said of information only
+NOT_STATED = re.compile(
+    r"\b(?:(?:anges|framgår|uppges|redovisas|nämns|preciseras|specificeras)\s+(?:inte|ej)|"
+    r"är\s+(?:okänd\w*|oklart)|(?:inte|ej)\s+(?:angiv\w+|känd\w*|redovisad\w*|uppgiv\w+)|"
+    r"går\s+inte\s+att\s+belägga|ingen\s+uppgift|inga\s+uppgifter|(?:is|are|was|were)?\s*not\s+"
+    r"(?:stated|given|known|specified|disclosed|reported|recorded)|unknown|no\s+information)\b",
     re.I,
 )
+# "saknas" is said of anything lacking ("pengar saknas"): it counts only of a piece of
+# information ("årtal saknas", "uppgift saknas")
+LACKING = re.compile(r"\b(?:saknas|saknar|missing|lacking)\b", re.I)
+_INFORMATION = re.compile(
+    r"\b(?:uppgift\w*|belopp\w*|summ\w*|datum\w*|årtal\w*|antal\w*|namn\w*|siffr\w*|"
+    r"information|figures?|dates?|years?|numbers?|names?|amounts?)\b", re.I)
 # the nouns (and question words) that name each kind of fact
 KIND_WORDS = {
     "date": re.compile(r"\b(?:datum\w*|årtal\w*|startår\w*|år|året|tidpunkt\w*|dates?|years?|"
@@ -77,16 +82,21 @@ def _absent_clause(c: Candidate, kind: re.Pattern[str]) -> str | None:
     """The clause of the sentence that says a fact of the kind is missing; for a list item
     that names the fact under a lead-in that says what follows is missing, the item."""
     for clause in _clauses(c.sentence):
-        if ABSENT.search(clause) and kind.search(clause):
+        if says_missing(clause) and kind.search(clause):
             return clause
     if _LIST_ITEM.match(c.sentence) and kind.search(c.sentence):
         lines = c.hit.chunk.text.split("\n")
         for prev in reversed(lines[: c.index]):
             if prev.rstrip().endswith(":"):
-                return c.sentence if ABSENT.search(prev) else None
+                return c.sentence if says_missing(prev) else None
             if not _LIST_ITEM.match(prev):
                 break
     return None
+
+
+def says_missing(text: str) -> bool:
+    """Whether the text says that a piece of information is not given."""
+    return bool(NOT_STATED.search(text) or (LACKING.search(text) and _INFORMATION.search(text)))
 
 
 def _clauses(sentence: str) -> list[str]:
