@@ -8,9 +8,10 @@ partnership.
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
+
+from kp_assistant.language.gazetteer import fold
 
 # A clause ends where a new subject can start: "A matchades med X, medan B matchades med Y",
 # "A och X har samarbetat sedan 2012, och Bs projekt startade 2013", "…; …".
@@ -164,5 +165,4 @@ def partner_name(written: str) -> str:
 @lru_cache(maxsize=1 << 16)  # asked for every partnership in the registry, for each question
 def partner_key(written: str) -> str:
     """What two spellings of one partner share: "Bihać", "Bihac" and "bihac" -> "bihac"."""
-    name = unicodedata.normalize("NFKD", partner_name(written).casefold())
-    return "".join(c for c in name if not unicodedata.combining(c))
+    return fold(partner_name(written))
