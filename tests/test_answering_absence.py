@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import hashing, write_files
-from kp_assistant.answering.absence import stated_absent
+from kp_assistant.answering.absence import says_missing, stated_absent
 from kp_assistant.answering.evidence import Candidate
 from kp_assistant.answering.question import Question
 from kp_assistant.assistant import Assistant
@@ -33,6 +33,21 @@ def test_the_missing_fact_must_be_the_kind_asked_for_about_the_names_asked_about
     c = candidate("Vara och Kisumu har samarbetat sedan 2019.\n"
                   "Beloppet som beviljades framgår inte av protokollet.", line=1)
     assert (stated_absent(Question.parse(question), [c]) is not None) is fires
+
+
+@pytest.mark.parametrize(("text", "missing"), [
+    ("Datumet för avtalet framgår inte av protokollet.", True),
+    ("Protokollet anger inte vilket år avtalet skrevs.", True),
+    ("Beloppet är okänt.", True),
+    ("Uppgift om antalet deltagare saknas.", True),
+    ("The minutes do not state the amount.", True),
+    ("The name of the school is not given.", True),
+    ("Protokollet anger att avtalet skrevs 2021.", False),
+    ("Det saknas pengar till fler resor.", False),  # lacking money, not a missing figure
+    ("The project is missing a second partner.", False),
+])
+def test_what_counts_as_saying_a_fact_is_not_given(text: str, missing: bool) -> None:
+    assert says_missing(text) is missing
 
 
 def test_something_lacking_is_not_a_fact_left_unstated() -> None:

@@ -21,8 +21,10 @@ from kp_assistant.models import Answer, Hit
 
 # "X framgår inte", "is not stated", "name not given": said of information only
 NOT_STATED = re.compile(
-    r"\b(?:(?:anges|framgår|uppges|redovisas|nämns|preciseras|specificeras)\s+(?:inte|ej)|"
-    r"är\s+(?:okänd\w*|oklart)|(?:inte|ej)\s+(?:angiv\w+|känd\w*|redovisad\w*|uppgiv\w+)|"
+    r"\b(?:(?:anges|framgår|uppges|redovisas|nämns|preciseras|specificeras|anger|uppger|"
+    r"redovisar|nämner|preciserar|specificerar)\s+(?:inte|ej)|"
+    r"(?:does|do|did)\s+not\s+(?:say|state|give|mention|specify)|"
+    r"är\s+(?:okän[dt]\w*|oklart)|(?:inte|ej)\s+(?:angiv\w+|kän[dt]\w*|redovisad\w*|uppgiv\w+)|"
     r"går\s+inte\s+att\s+belägga|ingen\s+uppgift|inga\s+uppgifter|(?:is|are|was|were)?\s*not\s+"
     r"(?:stated|given|known|specified|disclosed|reported|recorded)|unknown|no\s+information)\b",
     re.I,
