@@ -13,7 +13,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kp_assistant.answering.citing import display, hit_citation, passage, related_citations
+from kp_assistant.answering.citing import (
+    display,
+    hit_citation,
+    is_list_item,
+    lead_in,
+    passage,
+    related_citations,
+)
 from kp_assistant.answering.evidence import GENERIC_NAMES, Candidate, entity_in
 from kp_assistant.answering.question import Question
 from kp_assistant.language.places import find_places
@@ -46,7 +53,6 @@ KIND_WORDS = {
 }
 # where one statement ends and the next begins, inside a sentence or a flattened table row
 _CLAUSE = re.compile(r"[,;:()•|]|\s[–-]\s|\.\s")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 WITHIN = 3  # of the best candidates, the ones whose word on a missing fact is taken
 
 
@@ -86,13 +92,10 @@ def _absent_clause(c: Candidate, kind: re.Pattern[str]) -> str | None:
     for clause in _clauses(c.sentence):
         if says_missing(clause) and kind.search(clause):
             return clause
-    if _LIST_ITEM.match(c.sentence) and kind.search(c.sentence):
-        lines = c.hit.chunk.text.split("\n")
-        for prev in reversed(lines[: c.index]):
-            if prev.rstrip().endswith(":"):
-                return c.sentence if says_missing(prev) else None
-            if not _LIST_ITEM.match(prev):
-                break
+    if is_list_item(c.sentence) and kind.search(c.sentence):
+        lead = lead_in(c.hit.chunk.text.split("\n"), c.index)
+        if lead is not None and says_missing(lead):
+            return c.sentence
     return None
 
 

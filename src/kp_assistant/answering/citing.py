@@ -39,15 +39,9 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
         more = following(x.hit.chunk) if following is not None and \
             x.index + 2 >= len(lines) else []
         return _table_passage(x.sentence, [*lines, *more], x.index)
-    parts = [x.sentence]
     item = bool(_LIST_ITEM.match(x.sentence))
-    if item:
-        for prev in reversed(lines[: x.index]):
-            if prev.rstrip().endswith(":"):
-                parts.insert(0, prev)
-                break
-            if not _LIST_ITEM.match(prev):
-                break
+    lead = lead_in(lines, x.index) if item else None
+    parts = [x.sentence] if lead is None else [lead, x.sentence]
     after = lines[x.index + 1 :]
     colon = x.sentence.rstrip().endswith(":")
     # a question is shown with its answer, a short line with what follows it
@@ -61,6 +55,20 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
             needs_next or _REFERS_BACK.match(after[0])):  # the next question is another matter
         parts.append(after[0])
     return " ".join(parts)
+
+
+def lead_in(lines: Sequence[str], index: int) -> str | None:
+    """The line announcing the list (ending in ':') that the item at `index` belongs to."""
+    for prev in reversed(lines[:index]):
+        if prev.rstrip().endswith(":"):
+            return prev
+        if not _LIST_ITEM.match(prev):
+            return None
+    return None
+
+
+def is_list_item(line: str) -> bool:
+    return bool(_LIST_ITEM.match(line))
 
 
 def _table_passage(row: str, lines: Sequence[str], at: int) -> str:
