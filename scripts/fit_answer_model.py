@@ -86,7 +86,7 @@ def evidence_rows(assistant: Assistant, items: list[dict[str, Any]]) -> tuple[li
         if item["type"] == "unanswerable" or not must or not gold:
             continue
         q = Question.parse(item["question"])
-        hits, qvec = assistant.search(q)
+        q, hits, qvec = assistant.understand(q)
         _, cands, _ = composer.rank(q, hits, qvec)
         labels = [int(Path(c.hit.chunk.source).name in gold and mentions(passage(c), must))
                   for c in cands]
@@ -135,7 +135,7 @@ def refusal_rows(assistant: Assistant, items: list[dict[str, Any]],
         q = Question.parse(text)
         if q.wants_list:
             continue  # lists are refused by their own check (no entity on the topic)
-        hits, qvec = assistant.search(q)
+        q, hits, qvec = assistant.understand(q)
         _, cands, feats = composer.rank(q, hits, qvec)
         if not cands:
             continue

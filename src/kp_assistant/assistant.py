@@ -178,8 +178,9 @@ class Assistant:
         searched: tuple[list[Hit], Any] | None = None
         if q.wants_list and not asks_for_countries(q):
             # the retriever's order of passages orders the registry's lines and sources
-            searched = self.search(q)
-            ranks = {h.chunk.id: i for i, h in enumerate(searched[0])}
+            q, hits, qvec = self.understand(q)
+            searched = (hits, qvec)
+            ranks = {h.chunk.id: i for i, h in enumerate(hits)}
             listed = answer_from_registry(q, groups, self._in_corpus, ranks) or (
                 answer_both(q, self.store.chunks_of(both_sources(q, self.store.first_chunks())))
                 if asks_both(q) else None
@@ -196,7 +197,10 @@ class Assistant:
             listed.related = related_citations((searched or self.search(q))[0])
         if listed is not None:
             return listed, time.perf_counter()
-        hits, qvec = searched or self.search(q)
+        if searched is None:
+            q, hits, qvec = self.understand(q)
+        else:
+            hits, qvec = searched
         retrieved = time.perf_counter()
         return self.composer().compose(q, hits, qvec), retrieved
 
@@ -207,15 +211,38 @@ class Assistant:
         df = self.store.keyword().df
         return any(df.get(t, 0) > 0 for t in tokenize(word))
 
-    def search(self, q: Question) -> tuple[list[Hit], Any]:
-        """The passages the answer step reads for a parsed question, and the query's vector."""
+    def understand(self, q: Question) -> tuple[Question, list[Hit], Any]:
+        """`search`, and when the passages found lack a word of the question that a thesaurus
+        knows synonyms of, and the index holds those, the question read with them and searched
+        again (`Question.bridged`); the first search's passages stay, after the new ones."""
+        from kp_assistant.index.keyword import tokenize
+        from kp_assistant.language.thesaurus import load
+
+        hits, qvec = self.search(q)
+        missing = set(q.terms) - q.matched(
+            tokenize(" ".join(f"{h.chunk.title} {h.chunk.heading} {h.chunk.text}" for h in hits)))
+        if not missing:
+            return q, hits, qvec
+        df = self.store.keyword().df
+        bridged = q.bridged(sorted(missing), lambda stem: df.get(stem, 0),
+                            load(self.settings.thesaurus))
+        if bridged is q:
+            return q, hits, qvec
+        # the synonyms may find passages; they do not take away any that the words found
+        more, _ = self.search(bridged, vector=qvec)
+        seen = {h.chunk.id for h in more}
+        return bridged, more + [h for h in hits if h.chunk.id not in seen], qvec
+
+    def search(self, q: Question, *, vector: Any = None) -> tuple[list[Hit], Any]:
+        """The passages the answer step reads for a parsed question, and the query's vector
+        (`vector`: the one an earlier search of the same text computed)."""
         from kp_assistant.answering.question import expand_query
 
         s = self.settings
         retriever = self._retriever()
         # a list must be complete, so it looks further down the ranking
         k = s.top_k * 3 if q.wants_list else s.top_k
-        hits = retriever.search(q.text, k=k, keyword_query=expand_query(q))
+        hits = retriever.search(q.text, k=k, keyword_query=expand_query(q), vector=vector)
         qvec = retriever.last_vector
         if len(set(q.years)) > 1:
             hits = per_year(retriever, q.years, q.text, hits, k)

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Rank constant of reciprocal rank fusion.")
     top_k: int = Field(8, ge=1, description="Passages passed to the answer step.")
 
+    thesaurus: str = Field(
+        "/usr/share/mythes/th_sv_SE_v2.dat",
+        description="Swedish thesaurus in LibreOffice's MyThes format (Debian: mythes-sv): a "
+        "question word the passages found lack is also looked for as a synonym the documents "
+        "use more often. Empty: none.",
+    )
     answer_model: Path | None = Field(
         None,
         description="Fitted evidence and refusal model (JSON from scripts/fit_answer_model.py); "

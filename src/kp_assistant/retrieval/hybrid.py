@@ -40,11 +40,14 @@ class Retriever:
         self.depth = depth
         self.last_vector: np.ndarray | None = None  # the query's vector, for the answer step
 
-    def search(self, query: str, k: int = 8, *, keyword_query: str | None = None) -> list[Hit]:
-        """The k best chunks. `keyword_query` may add words (translations) for bm25 only."""
+    def search(self, query: str, k: int = 8, *, keyword_query: str | None = None,
+               vector: np.ndarray | None = None) -> list[Hit]:
+        """The k best chunks. `keyword_query` may add words (translations) for bm25 only;
+        `vector` is the query's vector when the caller has it already."""
         dense: list[tuple[str, float]] = []
         if self.weights["dense"] > 0:
-            vector = self.embedder.embed_queries([query])[0]
+            if vector is None:
+                vector = self.embedder.embed_queries([query])[0]
             self.last_vector = vector
             dense = self.store.dense_ids(vector, self.depth)
         keyword = (self.store.keyword().search(keyword_query or query, self.depth)
