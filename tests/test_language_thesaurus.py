@@ -11,6 +11,7 @@ import pytest
 
 from conftest import DEV_CORPUS, need_shared
 from kp_assistant.answering.question import Question
+from kp_assistant.answering.synonyms import bridged
 from kp_assistant.assistant import Assistant
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.language import thesaurus
@@ -84,29 +85,29 @@ def test_a_missing_word_takes_the_synonyms_the_documents_use_more() -> None:
     th = Thesaurus("own", parse(OWN.encode("iso-8859-1")))
     q = Question.parse("Hur många anställda har ICLD?")
     df = fake_df({"medarbet": 3, "personal": 0})
-    bridged = q.bridged(["anställd"], df, th)
-    assert [p for p, _ in bridged.alternatives["anställd"]][-1:] == ["medarbetare"]
-    assert bridged.matched(["medarbet", "icld"]) == {"anställd", "icld"}
+    read = bridged(q, ["anställd"], df, th)
+    assert [p for p, _ in read.alternatives["anställd"]][-1:] == ["medarbetare"]
+    assert read.matched(["medarbet", "icld"]) == {"anställd", "icld"}
     assert q.matched(["medarbet", "icld"]) == {"icld"}  # the question itself is unchanged
     # the documents' own word: they use it as much as the synonym, so nothing is added
-    assert q.bridged(["anställd"], fake_df({"anställd": 3, "medarbet": 3}), th) is q
+    assert bridged(q, ["anställd"], fake_df({"anställd": 3, "medarbet": 3}), th) is q
     # a word the passages contain is not missing, and an English question is left alone
-    assert q.bridged([], df, th) is q
+    assert bridged(q, [], df, th) is q
     english = replace(q, lang="en")  # the thesaurus is Swedish
-    assert english.bridged(["anställd"], df, th) is english
+    assert bridged(english, ["anställd"], df, th) is english
 
 
 def test_synonyms_are_looked_up_by_the_word_as_written() -> None:
     """"heter" and "het" share a stem; the synonyms of "het" (hot) are not those of "heter"."""
     th = Thesaurus("own", parse(OWN.encode("iso-8859-1")))
     q = Question.parse("Vad heter projektet?")
-    assert q.bridged(q.terms, fake_df({"varm": 5, "sexig": 5}), th) is q
+    assert bridged(q, q.terms, fake_df({"varm": 5, "sexig": 5}), th) is q
 
 
 def test_a_synonym_that_only_shapes_a_question_is_no_evidence() -> None:
     th = Thesaurus("own", parse(OWN.encode("iso-8859-1")))
     q = Question.parse("Har ni ännu inget partnerskap?")
-    assert q.bridged(["ännu"], fake_df({"fortfar": 9}), th) is q
+    assert bridged(q, ["ännu"], fake_df({"fortfar": 9}), th) is q
 
 
 def test_a_synonym_with_a_stem_too_short_to_tell_words_apart_is_not_taken() -> None:
@@ -114,8 +115,8 @@ def test_a_synonym_with_a_stem_too_short_to_tell_words_apart_is_not_taken() -> N
     who leads a project one about a chair."""
     th = Thesaurus("own", parse(OWN.encode("iso-8859-1")))
     q = Question.parse("Vem är ordförande i Kalix?")
-    bridged = q.bridged(["ordför"], fake_df({"led": 9, "talman": 2}), th)
-    assert [p for p, _ in bridged.alternatives["ordför"]][-1:] == ["talman"]
+    read = bridged(q, ["ordför"], fake_df({"led": 9, "talman": 2}), th)
+    assert [p for p, _ in read.alternatives["ordför"]][-1:] == ["talman"]
 
 
 @pytest.mark.skipif(not Path(DEFAULT_PATH).is_file(),

@@ -212,26 +212,13 @@ class Assistant:
         return any(df.get(t, 0) > 0 for t in tokenize(word))
 
     def understand(self, q: Question) -> tuple[Question, list[Hit], Any]:
-        """`search`, and when the passages found lack a word of the question that a thesaurus
-        knows synonyms of, and the index holds those, the question read with them and searched
-        again (`Question.bridged`); the first search's passages stay, after the new ones."""
-        from kp_assistant.index.keyword import tokenize
+        """`search`, and again with synonyms for words the passages lack
+        (`answering/synonyms.py`): the question as read, its passages and its vector."""
+        from kp_assistant.answering.synonyms import search_with_synonyms
         from kp_assistant.language.thesaurus import load
 
-        hits, qvec = self.search(q)
-        missing = set(q.terms) - q.matched(
-            tokenize(" ".join(f"{h.chunk.title} {h.chunk.heading} {h.chunk.text}" for h in hits)))
-        if not missing:
-            return q, hits, qvec
-        df = self.store.keyword().df
-        bridged = q.bridged(sorted(missing), lambda stem: df.get(stem, 0),
-                            load(self.settings.thesaurus))
-        if bridged is q:
-            return q, hits, qvec
-        # the synonyms may find passages; they do not take away any that the words found
-        more, _ = self.search(bridged, vector=qvec)
-        seen = {h.chunk.id for h in more}
-        return bridged, more + [h for h in hits if h.chunk.id not in seen], qvec
+        return search_with_synonyms(q, self.search, self.store.keyword().df,
+                                    load(self.settings.thesaurus))
 
     def search(self, q: Question, *, vector: Any = None) -> tuple[list[Hit], Any]:
         """The passages the answer step reads for a parsed question, and the query's vector
@@ -356,22 +343,6 @@ class Assistant:
 
     def stats(self) -> dict[str, Any]:
         m = self.store.manifest
-        return {
-            "index": str(self.store.index_dir),
-            "corpus": m.root,
-            "embedder": m.embedder or self.embedder_id,
-            "documents": len(m.files),
-            "chunks": len(m.chunk_ids()),
-            "failed": dict(m.failed),
-            "files": {src: {"title": r.title, "pages": r.pages, "chunks": len(r.chunks)}
-                      for src, r in sorted(m.files.items())},
-            "ocr": {src: self._ocr_stats(r.ocr) for src, r in sorted(m.files.items()) if r.ocr},
-        }
-
-    def _ocr_stats(self, pages: dict[str, float]) -> dict[str, Any]:
-        low = self.settings.ocr_min_confidence
-        return {
-            "pages": sorted(int(n) for n in pages),
-            "mean_confidence": round(sum(pages.values()) / len(pages), 1),
-            "uncertain_pages": sorted(int(n) for n, conf in pages.items() if conf < low),
-        }
+        summary = m.summary(self.settings.ocr_min_confidence)
+        return {"index": str(self.store.index_dir), "corpus": summary.pop("corpus"),
+                "embedder": m.embedder or self.embedder_id, **summary}

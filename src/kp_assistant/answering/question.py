@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
 from kp_assistant.answering.intent import Lang, asks_for_set, detect_language, set_compound
 from kp_assistant.index.keyword import tokenize
-from kp_assistant.language.thesaurus import Thesaurus
 
 __all__ = ["Lang", "Question", "detect_language", "expand_query", "term_matches"]
 
@@ -153,7 +152,7 @@ FRAME_WORDS = frozenset(
 )
 
 # Words that only shape a question ("hur stor", "how long"); they are never evidence.
-_QUESTION_WORDS = frozenset(
+QUESTION_WORDS = frozenset(
     tokenize(
         "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
         "måste ska skulle gör gjorde göra stor stort stora länge enligt underlaget dokumenten "
@@ -208,7 +207,7 @@ class Question:
     @classmethod
     def parse(cls, text: str) -> Question:
         terms = list(
-            dict.fromkeys(t for t in tokenize(text) if t not in _QUESTION_WORDS and len(t) > 1)
+            dict.fromkeys(t for t in tokenize(text) if t not in QUESTION_WORDS and len(t) > 1)
         )
         glossary = glossary_entries()
         wants_list = asks_for_set(text)
@@ -231,34 +230,6 @@ class Question:
             else None,
         )
 
-    def bridged(self, missing: Iterable[str], df: Callable[[str], int],
-                thesaurus: Thesaurus) -> Question:
-        """The question with synonyms as alternatives for the `missing` terms (words the
-        passages found for it do not contain), where the index uses the synonym more often
-        than the word: the reader asks about "anställda", the documents say "medarbetare".
-
-        Only such words: a word the passages contain, or one the documents use as much as its
-        synonym, is the documents' own word, and its synonyms would match passages about
-        other things ("lärare" is also a "lektor", "hälsa" also a greeting); a synonym that
-        only shapes a question ("fortfarande") is no evidence either, nor one whose stem is
-        too short to tell words apart ("ledare" and "leds" are both "led"). Synonyms are
-        looked up by the word as written, since stems join words of other senses ("heter",
-        "het"). `df` is the number of passages holding a stem.
-        """
-        if self.lang != "sv" or not thesaurus:
-            return self
-        written = _written_forms(self.text)
-        extra = {}
-        for term in missing:
-            synonyms = [(phrase, stems) for word in written.get(term, ())
-                        for phrase, stems in thesaurus.synonyms(word)
-                        if min(df(s) for s in stems) > df(term)
-                        and not _QUESTION_WORDS.intersection(stems)
-                        and min(map(len, stems)) >= _SPECIFIC_STEM]
-            if synonyms:
-                extra[term] = [*self.alternatives.get(term, []), *dict.fromkeys(synonyms)]
-        return replace(self, alternatives={**self.alternatives, **extra}) if extra else self
-
     def matched(self, tokens: Iterable[str], terms: Iterable[str] | None = None) -> set[str]:
         """The question terms (or a subset) that `tokens` contain, directly or translated."""
         toks = set(tokens)
@@ -273,19 +244,8 @@ class Question:
 
 
 # A stem this long names one word family; shorter ones join unrelated words ("led": leda,
-# ledare, leden), which is also why `term_matches` wants them whole.
-_SPECIFIC_STEM = 5
-
-
-def _written_forms(text: str) -> dict[str, list[str]]:
-    """Stem -> the question's words (lower-cased) with that stem."""
-    out: dict[str, list[str]] = {}
-    for word in re.findall(r"[^\W\d_]+(?:-[^\W\d_]+)*", text.lower()):
-        for stem in tokenize(word):
-            out.setdefault(stem, [])
-            if word not in out[stem]:
-                out[stem].append(word)
-    return out
+# ledare, leden), so they must match whole.
+SPECIFIC_STEM = 5
 
 
 def term_matches(term: str, token: str) -> bool:
@@ -297,7 +257,7 @@ def term_matches(term: str, token: str) -> bool:
     if term == token:
         return True
     short, long_ = (term, token) if len(term) <= len(token) else (token, term)
-    if len(short) < _SPECIFIC_STEM:
+    if len(short) < SPECIFIC_STEM:
         return False
     return long_.startswith(short) or long_.endswith(short)
 

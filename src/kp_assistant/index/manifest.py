@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kp_assistant.errors import CorruptIndex
 
@@ -41,6 +42,26 @@ class Manifest:
 
     def chunk_ids(self) -> set[str]:
         return {cid for rec in self.files.values() for cid in rec.chunks}
+
+    def summary(self, min_confidence: float) -> dict[str, Any]:
+        """Documents, chunks, failures and OCR'd pages (those below `min_confidence` are
+        uncertain), as `kp-assistant stats` and the staff area show them."""
+        def ocr(pages: dict[str, float]) -> dict[str, Any]:
+            return {
+                "pages": sorted(int(n) for n in pages),
+                "mean_confidence": round(sum(pages.values()) / len(pages), 1),
+                "uncertain_pages": sorted(int(n) for n, c in pages.items() if c < min_confidence),
+            }
+
+        return {
+            "corpus": self.root,
+            "documents": len(self.files),
+            "chunks": len(self.chunk_ids()),
+            "failed": dict(self.failed),
+            "files": {src: {"title": r.title, "pages": r.pages, "chunks": len(r.chunks)}
+                      for src, r in sorted(self.files.items())},
+            "ocr": {src: ocr(r.ocr) for src, r in sorted(self.files.items()) if r.ocr},
+        }
 
     def fingerprint(self) -> str:
         h = hashlib.sha1()
