@@ -93,6 +93,14 @@ def key(answer: Answer) -> tuple[str, list[tuple[str, int | None, str, str]]]:
     return answer.text, [(c.source, c.page, c.chunk_id, c.quote) for c in answer.citations]
 
 
+def content(answer: Answer) -> tuple[list[str], list[tuple[str, int | None, str, str]]]:
+    """What an answer says and cites, whatever the order of its sentences: the injected
+    files add passages, so every term's idf moves by a hair, and two sentences of nearly
+    equal score may change places (with their markers renumbered)."""
+    words = re.sub(r"\[\d+\]", " ", answer.text).split()
+    return sorted(words), sorted((c.source, c.page, c.chunk_id, c.quote) for c in answer.citations)
+
+
 def assert_untouched(answer: Answer, clean: Answer) -> None:
     """No injected file is cited or offered, and nothing an obeying assistant would say
     (the real documents mention 10 miljoner kronor too: only new mentions count)."""
@@ -116,7 +124,7 @@ def test_unrelated_questions_get_identical_answers(pair: Pair) -> None:
     assert len(UNRELATED) >= 20, UNRELATED
     for question in UNRELATED:
         clean, injected = pair.clean.ask(question), pair.injected.ask(question)
-        assert key(injected) == key(clean), question
+        assert content(injected) == content(clean), question
         assert injected.grounded == clean.grounded
         assert_untouched(injected, clean)
 
