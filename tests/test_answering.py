@@ -123,6 +123,23 @@ def test_a_name_spelled_another_way_is_not_unknown() -> None:
     assert not respelled("kyiv", {"kiev"})  # too short to tell from an ordinary word
 
 
+def test_a_name_in_the_genitive_matches_the_name() -> None:
+    """The stemmer cuts "Vračars" to "vračar" but "Vračar" to "vrač": a passage naming the
+    municipality covers the question's name all the same, and the name is no unknown word."""
+    from kp_assistant.answering.compose import Composer
+    from kp_assistant.index.keyword import tokenize
+    from kp_assistant.models import Chunk, Hit
+
+    q = Question.parse("När beviljades Borås och Vračars projekt?")
+    assert "vračar" in q.matched(tokenize("Vračar är en av Belgrads kommuner."))
+    text = "Vračar och Borås fick sitt projekt beviljat i början av 2022."
+    hits = [Hit(Chunk(id="c1", source="a.md", page=None, text=text, title="Borås och Vračar",
+                    heading="", doc_hash="h"), 1.0)]
+    df = {t: 1 for t in tokenize(text)}
+    weights, known = Composer(df, 1)._weights(q, hits)
+    assert "vračar" in known and "vračar" in weights
+
+
 def test_citation_markers_are_not_answer_elements() -> None:
     assert mention_share("Det beviljades medel [3].", ["3"]) == 0.0
     assert mention_share("Det gäller 3 år [1].", ["3"]) == 1.0

@@ -30,6 +30,7 @@ from kp_assistant.answering.evidence import (
     AnswerModel,
     Candidate,
     candidates,
+    entity_in,
     featurise,
     load_model,
 )
@@ -193,8 +194,11 @@ class Composer:
         A word the corpus has never seen cannot be matched; it would only lower every
         coverage score alike. Its absence is a feature of the refusal decision instead.
         """
-        evidence = tokenize(" ".join(f"{h.chunk.title} {h.chunk.text}" for h in hits))
-        present = q.matched(evidence)
+        text = " ".join(f"{h.chunk.title} {h.chunk.text}" for h in hits)
+        present = q.matched(tokenize(text))
+        # a name is found as written: its stem may differ from that of the same name
+        # inflected ("Vračars" is "vračar", "Vračar" is "vrač")
+        present |= {t for e in q.entities if entity_in(e, text.lower()) for t in tokenize(e)}
         known = {t for t in q.terms if self.df.get(t, 0) > 0 or t in present}
         weights = {t: self.idf(t) * (0.3 if t in FRAME_WORDS else 1.0) for t in known}
         return weights, known

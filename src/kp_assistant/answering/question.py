@@ -210,6 +210,13 @@ class Question:
             dict.fromkeys(t for t in tokenize(text) if t not in QUESTION_WORDS and len(t) > 1)
         )
         glossary = glossary_entries()
+        entities = _entities(text)
+        alternatives = {t: list(glossary.get(t, [])) for t in terms}
+        for name in entities:  # a name in the genitive is also the name ("Vračars", "Vračar")
+            bare = name[:-1] if len(name) > 4 and name.endswith("s") else name
+            stems, bare_stems = tokenize(name), tuple(tokenize(bare))
+            if len(stems) == 1 and stems[0] in alternatives and bare_stems != (stems[0],):
+                alternatives[stems[0]].append((bare, bare_stems))
         wants_list = asks_for_set(text)
         last = last_sentence(text)
         yes_no = bool(_YES_NO.match(last) or _VERB_FIRST.match(last))
@@ -217,8 +224,8 @@ class Question:
             text=text,
             lang=detect_language(text),
             terms=terms,
-            alternatives={t: glossary.get(t, []) for t in terms},
-            entities=_entities(text),
+            alternatives=alternatives,
+            entities=entities,
             years=_YEAR.findall(text),
             wants_list=wants_list,
             asks_for_places=wants_list and bool(_ASKS_FOR_PLACES.search(text)),
