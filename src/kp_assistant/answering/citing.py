@@ -93,18 +93,52 @@ def _table_passage(row: str, lines: Sequence[str], at: int) -> str:
 
 def _continuation(after: Sequence[str], *, lists_only: bool) -> list[str]:
     """The lines that carry on a list (its items) or a colon (items, or else the next lines
-    up to a heading), within the limits above."""
+    up to a heading), within the limits above.
+
+    An item may run over several lines (a bullet of several sentences, as PDFs give them);
+    its further lines are left out, marked "…", so that the items after it are shown too.
+    The list ends at the first line that no further item follows.
+    """
     out: list[str] = []
     items = bool(after) and bool(_LIST_ITEM.match(after[0]))
+    kind = _marker(after[0]) if items else None
     size = 0
-    for ln in after[:MAX_LIST_LINES]:
-        if ln.startswith("#") or ((items or lists_only) and not _LIST_ITEM.match(ln)):
+    for i, ln in enumerate(after[:MAX_LIST_LINES]):
+        if ln.startswith("#"):
             break
+        if (items or lists_only) and not _LIST_ITEM.match(ln):
+            # a line announcing something else ends the list, and so does an item of
+            # another list ("3." after bullets)
+            if ln.rstrip().endswith(":") or not _item_follows(
+                    after[i + 1 : i + 1 + _ITEM_LINES], kind):
+                break
+            if out and out[-1] != "…":
+                out.append("…")  # the rest of the item before
+            continue
         if size + len(ln) > MAX_TAIL_CHARS and out:
             break
         out.append(ln)
         size += len(ln)
-    return out
+    return out[:-1] if out and out[-1] == "…" else out
+
+
+_ITEM_LINES = 3  # further lines of one item, at most, before the list counts as ended
+
+
+def _item_follows(lines: Sequence[str], kind: str | None) -> bool:
+    """Whether an item of the list (with its marker kind, when known) comes next."""
+    for ln in lines:
+        if ln.startswith("#") or ln.rstrip().endswith(":"):
+            return False
+        if _LIST_ITEM.match(ln):
+            return kind is None or _marker(ln) == kind
+    return False
+
+
+def _marker(line: str) -> str:
+    """The kind of an item's marker: the bullet itself, or "1." / "1)" for numbers."""
+    mark = line.lstrip().split(maxsplit=1)[0]
+    return re.sub(r"\d+", "1", mark)
 
 
 def next_lines(current: Chunk, following: Chunk | None) -> list[str]:
