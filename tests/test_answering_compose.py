@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,33 @@ def test_a_list_is_quoted_whole_even_past_the_end_of_its_chunk() -> None:
     assert passage(lead) == "Avtalet pekar ut flera områden: - kultur"
 
 
+def test_items_of_several_sentences_are_shown_by_their_first_ones() -> None:
+    """PDF bullets of several sentences: the items after a long one are shown too, its
+    further sentences left out as "…"; another list ("2." after bullets) or a new lead-in
+    ends it."""
+    from kp_assistant.answering.citing import passage
+    from kp_assistant.answering.evidence import Candidate
+    from kp_assistant.models import Chunk, Hit
+
+    text = ("Stödet har ändrats över tid:\n"
+            "• Först fick kommunerna hitta en partner själva.\n"
+            "De kunde använda en lista över intresserade kommuner.\n"
+            "Listan uppdaterades varje vår.\n"
+            "• Från 2021 hjälpte sekretariatet till med matchningen.\n"
+            "• I Visby 2025 matchades två kommuner på plats.\n"
+            "Så här söker man:\n"
+            "• Ansökan görs i portalen.")
+    chunk = Chunk(id="lst-0000", source="l.pdf", page=1, title="T", heading="", text=text,
+                  doc_hash="h")
+    lead = Candidate(text.split("\n")[0], Hit(chunk, 1.0), 0, 0, 1.0, set())
+    assert passage(lead) == (
+        "Stödet har ändrats över tid: • Först fick kommunerna hitta en partner själva. … "
+        "• Från 2021 hjälpte sekretariatet till med matchningen. "
+        "• I Visby 2025 matchades två kommuner på plats.")
+    numbered = replace(chunk, text="Tre steg:\n- Planera.\nDet tar tid.\n2. Genomför.")
+    first = Candidate("Tre steg:", Hit(numbered, 1.0), 0, 0, 1.0, set())
+    assert passage(first) == "Tre steg: - Planera."
+
 
 def test_a_next_sentence_that_refers_back_is_quoted_with_its_sentence() -> None:
     from kp_assistant.answering.citing import passage
@@ -170,7 +198,9 @@ Kisumu ligger vid Victoriasjön.
 
 def test_a_change_over_time_is_told_in_dated_steps_in_order(tmp_path: Path) -> None:
     corpus = write_files(tmp_path / "corpus", {"vara_kisumu.md": HISTORY})
-    assistant = Assistant.from_settings(hashing(tmp_path, corpus))
+    # the refusal decision is not what this is about: in a corpus of one document most of
+    # the question's words ("samarbetet", "utvecklats") are words no document uses
+    assistant = Assistant.from_settings(hashing(tmp_path, corpus, refusal_threshold=0.95))
     assistant.ingest()
     answer = assistant.ask("Hur har samarbetet mellan Vara och Kisumu utvecklats över tid?")
     assert answer.grounded, answer.text
@@ -188,8 +218,10 @@ def test_strong_evidence_from_a_second_document_is_cited_too(tmp_path: Path) -> 
                       "partier och opposition, med chefer från båda kommunerna.\n",
         "annat.md": "# Annat\n\nKisumu ligger vid Victoriasjön i Kenya.\n",
     })
-    # further reading off: this is about the sentences of the answer itself
-    assistant = Assistant.from_settings(hashing(tmp_path, corpus, further_reading=False))
+    # further reading off: this is about the sentences of the answer itself; nor is it about
+    # refusing: in three one-line documents, "ingå" is a word no document uses
+    assistant = Assistant.from_settings(hashing(tmp_path, corpus, further_reading=False,
+                                                refusal_threshold=0.95))
     assistant.ingest()
     answer = assistant.ask("Vilka ska ingå i styrgruppen?")
     assert answer.grounded, answer.text
