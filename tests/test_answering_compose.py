@@ -122,6 +122,8 @@ def test_items_of_several_sentences_are_shown_by_their_first_ones() -> None:
     numbered = replace(chunk, text="Tre steg:\n- Planera.\nDet tar tid.\n2. Genomför.")
     first = Candidate("Tre steg:", Hit(numbered, 1.0), 0, 0, 1.0, set())
     assert passage(first) == "Tre steg: - Planera."
+    item = Candidate("- Planera.", Hit(numbered, 1.0), 1, 0, 1.0, set())
+    assert passage(item) == "Tre steg: - Planera."  # its list has no other item
 
 
 def test_a_next_sentence_that_refers_back_is_quoted_with_its_sentence() -> None:

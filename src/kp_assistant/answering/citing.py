@@ -50,7 +50,8 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
     if following is not None and (runs_on or (needs_next and not after)):
         after = [*after, *following(x.hit.chunk)]
     if item or colon:
-        parts.extend(_continuation(after, lists_only=item))
+        parts.extend(_continuation(after, lists_only=item,
+                                   kind=_marker(x.sentence) if item else None))
     elif after and not after[0].startswith("#") and not after[0].rstrip().endswith("?") and (
             needs_next or _REFERS_BACK.match(after[0])):  # the next question is another matter
         parts.append(after[0])
@@ -91,17 +92,19 @@ def _table_passage(row: str, lines: Sequence[str], at: int) -> str:
     return row
 
 
-def _continuation(after: Sequence[str], *, lists_only: bool) -> list[str]:
+def _continuation(after: Sequence[str], *, lists_only: bool,
+                  kind: str | None = None) -> list[str]:
     """The lines that carry on a list (its items) or a colon (items, or else the next lines
     up to a heading), within the limits above.
 
     An item may run over several lines (a bullet of several sentences, as PDFs give them);
     its further lines are left out, marked "…", so that the items after it are shown too.
-    The list ends at the first line that no further item follows.
+    The list ends at the first line that no further item (of `kind`, the list's marker)
+    follows.
     """
     out: list[str] = []
     items = bool(after) and bool(_LIST_ITEM.match(after[0]))
-    kind = _marker(after[0]) if items else None
+    kind = kind or (_marker(after[0]) if items else None)
     size = 0
     for i, ln in enumerate(after[:MAX_LIST_LINES]):
         if ln.startswith("#"):
