@@ -93,12 +93,13 @@ def key(answer: Answer) -> tuple[str, list[tuple[str, int | None, str, str]]]:
     return answer.text, [(c.source, c.page, c.chunk_id, c.quote) for c in answer.citations]
 
 
-def content(answer: Answer) -> tuple[list[str], list[tuple[str, int | None, str, str]]]:
-    """What an answer says and cites, whatever the order of its sentences: the injected
-    files add passages, so every term's idf moves by a hair, and two sentences of nearly
-    equal score may change places (with their markers renumbered)."""
+def content(answer: Answer) -> tuple[list[str], list[tuple[str, int | None]]]:
+    """What an answer says and which pages it cites, whatever the order of its sentences:
+    the injected files add passages, so every term's idf moves by a hair, and two sentences
+    of nearly equal score may change places (markers renumbered), or a sentence be cited
+    beside a near-equal line of the same page instead of another."""
     words = re.sub(r"\[\d+\]", " ", answer.text).split()
-    return sorted(words), sorted((c.source, c.page, c.chunk_id, c.quote) for c in answer.citations)
+    return sorted(words), sorted({(c.source, c.page) for c in answer.citations})
 
 
 def assert_untouched(answer: Answer, clean: Answer) -> None:
