@@ -6,6 +6,7 @@ test_index_chroma_server.py. docs/reliability.md lists every fault and its outco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -537,3 +538,27 @@ def test_a_store_being_written_is_not_taken_for_a_truncated_one(tmp_path: Path) 
         assert vector_problem(tmp_path, settle_s=5) is None
     finally:
         writer.join()
+
+
+def test_a_commit_cut_short_is_not_taken_for_a_truncated_store(tmp_path: Path) -> None:
+    """SIGKILL inside a SQLite commit can leave the header's page count ahead of the file,
+    with the journal that undoes it beside it: SQLite repairs that on the next open, so it is
+    no damage. Without that journal the same file is truncated."""
+    import sqlite3
+
+    from kp_assistant.index.chroma import SQLITE_FILE, vector_problem
+
+    db = tmp_path / SQLITE_FILE
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        con.execute("create table t (x blob)")
+        con.executemany("insert into t values (?)", [(bytes(3000),) for _ in range(20)])
+        con.commit()
+    with open(db, "r+b") as fh:  # cut the file two pages short of what its header says
+        fh.truncate(db.stat().st_size - 2 * 4096)
+    journal = db.with_name(db.name + "-journal")
+
+    assert "is truncated" in (vector_problem(tmp_path, settle_s=0) or "")
+    journal.write_bytes(bytes(512))  # a journal that undoes nothing (zeroed header)
+    assert "is truncated" in (vector_problem(tmp_path, settle_s=0) or "")
+    journal.write_bytes(bytes.fromhex("d9d505f920a163d7") + bytes(504))
+    assert vector_problem(tmp_path, settle_s=0) is None

@@ -51,8 +51,24 @@ def _inspect(db: Path) -> tuple[str | None, bool]:
     pages = int.from_bytes(header[28:32], "big")
     # the header's page count is valid when the change counter equals "version valid for"
     if header[24:28] == header[92:96] and pages * page_size > size:
+        if _hot_journal(db):
+            # a writer was stopped inside a commit: SQLite puts the old pages back from the
+            # journal when the file is next opened
+            return None, False
         return f"the vector store {db} is truncated ({size} of {pages * page_size} bytes)", True
     return None, False
+
+
+_JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # the start of a rollback journal's header
+
+
+def _hot_journal(db: Path) -> bool:
+    """Whether a rollback journal of an unfinished commit lies beside the database."""
+    try:
+        with open(db.with_name(db.name + "-journal"), "rb") as fh:
+            return fh.read(8) == _JOURNAL_MAGIC
+    except OSError:
+        return False
 
 
 def chunk_from(cid: str, doc: str | None, meta: Any) -> Chunk:
