@@ -218,7 +218,7 @@ class Assistant:
         from kp_assistant.language.thesaurus import load
 
         return search_with_synonyms(q, self.search, self.store.keyword().df,
-                                    load(self.settings.thesaurus))
+                                    lambda: load(self.settings.thesaurus))
 
     def search(self, q: Question, *, vector: Any = None) -> tuple[list[Hit], Any]:
         """The passages the answer step reads for a parsed question, and the query's vector

@@ -18,16 +18,18 @@ Search = Callable[..., tuple[list[Hit], Any]]  # (question, vector=…) -> (hits
 
 
 def search_with_synonyms(q: Question, search: Search, df: Mapping[str, int],
-                         thesaurus: Thesaurus) -> tuple[Question, list[Hit], Any]:
+                         thesaurus: Callable[[], Thesaurus]) -> tuple[Question, list[Hit], Any]:
     """`search(q)`; then, when the passages lack words of the question that have such
     synonyms, the question read with them and searched again. The synonyms' passages come
-    first; those the question's own words found stay after them, none is dropped."""
+    first; those the question's own words found stay after them, none is dropped.
+    `thesaurus` is called only when a word is missing (reading it takes a third of a second,
+    once)."""
     hits, qvec = search(q)
     text = " ".join(f"{h.chunk.title} {h.chunk.heading} {h.chunk.text}" for h in hits)
     missing = sorted(set(q.terms) - q.matched(tokenize(text)))
-    if not missing:
+    if not missing or q.lang != "sv":
         return q, hits, qvec
-    read = bridged(q, missing, lambda stem: df.get(stem, 0), thesaurus)
+    read = bridged(q, missing, lambda stem: df.get(stem, 0), thesaurus())
     if read is q:
         return q, hits, qvec
     more, _ = search(read, vector=qvec)
