@@ -126,6 +126,32 @@ def test_items_of_several_sentences_are_shown_by_their_first_ones() -> None:
     assert passage(item) == "Tre steg: - Planera."  # its list has no other item
 
 
+def test_a_short_sentence_before_a_lead_in_is_shown_with_the_list() -> None:
+    """A short sentence takes in its next line; when that line announces a list, the list
+    comes with it, also past the end of the chunk."""
+    from kp_assistant.answering.citing import next_lines, passage
+    from kp_assistant.answering.evidence import Candidate
+    from kp_assistant.models import Chunk, Hit
+
+    def chunk(n: int, text: str) -> Chunk:
+        return Chunk(id=f"ldn-{n:04d}", source="l.md", page=None, title="T", heading="Mål",
+                     text=text, doc_hash="h")
+
+    first = chunk(0, "Projektet har tre mål.\nDet ska bland annat öka:\n- läsningen bland barn")
+    second = chunk(1, "Det ska bland annat öka:\n- läsningen bland barn\n- antalet lånekort\n"
+                      "Budgeten beskrivs i nästa avsnitt.")
+    short = Candidate("Projektet har tre mål.", Hit(first, 1.0), 0, 0, 1.0, set())
+    assert passage(short, lambda c: next_lines(c, second)) == (
+        "Projektet har tre mål. Det ska bland annat öka: - läsningen bland barn "
+        "- antalet lånekort")
+    assert passage(short) == (
+        "Projektet har tre mål. Det ska bland annat öka: - läsningen bland barn")
+    # a line that announces nothing is taken in alone, as before
+    plain = replace(first, text="Projektet har tre mål.\nDe gäller barn.\nBudgeten följer.")
+    alone = Candidate("Projektet har tre mål.", Hit(plain, 1.0), 0, 0, 1.0, set())
+    assert passage(alone) == "Projektet har tre mål. De gäller barn."
+
+
 def test_a_next_sentence_that_refers_back_is_quoted_with_its_sentence() -> None:
     from kp_assistant.answering.citing import passage
     from kp_assistant.answering.evidence import Candidate

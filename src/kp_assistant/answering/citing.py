@@ -47,7 +47,8 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
     # a question is shown with its answer, a short line with what follows it
     needs_next = x.sentence.rstrip().endswith("?") or len(x.sentence.split()) < 8
     runs_on = (item or colon) and len(after) < MAX_LIST_LINES
-    if following is not None and (runs_on or (needs_next and not after)):
+    read_on = following is not None and (runs_on or (needs_next and not after))
+    if read_on and following is not None:
         after = [*after, *following(x.hit.chunk)]
     if item or colon:
         parts.extend(_continuation(after, lists_only=item,
@@ -55,6 +56,11 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
     elif after and not after[0].startswith("#") and not after[0].rstrip().endswith("?") and (
             needs_next or _REFERS_BACK.match(after[0])):  # the next question is another matter
         parts.append(after[0])
+        if after[0].rstrip().endswith(":"):  # the next line announces a list: show it too
+            rest = after[1:]
+            if following is not None and not read_on and len(rest) < MAX_LIST_LINES:
+                rest = [*rest, *following(x.hit.chunk)]
+            parts.extend(_continuation(rest, lists_only=False))
     return " ".join(parts)
 
 
