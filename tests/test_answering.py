@@ -87,6 +87,10 @@ def test_list_routing_only_for_a_set_of_entities(text: str, is_list: bool) -> No
         ("Vad heter ICLD:s ekonomichef?", "person"),
         ("Hur stort bidrag fick Ronneby?", "amount"),
         ("Hur stor var årsbudgeten 2022?", "amount"),
+        # a size that is not money is given as a number
+        ("Hur stor är ungdomspanelen i Falun?", "count"),
+        ("Hur stor andel av eleverna deltog?", "count"),
+        ("How big is the youth council?", "count"),
     ],
 )
 def test_the_kind_of_fact_asked_for(text: str, wants: str) -> None:

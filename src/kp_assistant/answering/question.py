@@ -90,7 +90,9 @@ _AMOUNT_Q = re.compile(
     r"|\bhur stor\w*\s+(\w+\s+)?(bidrag|anslag|stöd|kostnad)\w*|\bhow large\s+(a|was|is)\b",
     re.I,
 )
-_COUNT_Q = re.compile(r"\b(hur många|how many|antal)\b", re.I)
+# "Hur stor är panelen?", "hur stor andel": a size is given as a number (money is an amount,
+# above)
+_COUNT_Q = re.compile(r"\b(hur många|how many|antal|hur stor[at]?|how (big|large))\b", re.I)
 # "Vem kan söka?" asks who is eligible, not for a person's name
 _WHO_Q = re.compile(
     r"^\s*(vem|vilka personer|who)\b(?!\s+(kan|får|may|can|is eligible|are eligible))"
