@@ -59,6 +59,7 @@ TOP_CITED = 5
 FURTHER_SHARE = 0.5  # the answer's sources reach at least as far down as retrieval's first five
 _NAMES_UNKNOWN = REFUSAL_FEATURES.index("names_unknown")
 _NAMES_MISSING = FEATURES.index("names_missing_chunk")
+_OTHER_LANGUAGE = FEATURES.index("other_language")
 _DENSE_OTHER = REFUSAL_FEATURES.index("dense_other")
 
 
@@ -240,9 +241,11 @@ class Composer:
                 continue
             gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
             # strong evidence from a document not yet cited counts as new: it is where
-            # else the reader can check the answer
+            # else the reader can check the answer, if it shares a word with the question
+            # (or is in the other language, where no word can be shared)
             cited = {d.hit.chunk.source for c in chosen for d in (c, *c.also)}
             new_doc = (x.hit.chunk.source not in cited and x.score >= OTHER_DOCUMENT_SHARE * best
+                       and (bool(x.matched) or x.features[_OTHER_LANGUAGE] > 0)
                        and not is_instruction(x.sentence))  # orders are not where to check
             if chosen and gain <= 0 and type_fit(q, x.sentence) == 0 and not (
                     new_date or new_doc):
