@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 import pytest
 
 from kp_assistant.assistant import Assistant
 from kp_assistant.embedding import HashingEmbedder
 from kp_assistant.index.store import Store
+from kp_assistant.models import Chunk
 from kp_assistant.retrieval.hybrid import Retriever, rrf
 from kp_assistant.settings import Settings
 
@@ -156,3 +159,46 @@ def test_a_chunk_deleted_meanwhile_gives_its_place_to_the_next(
     hits = retriever(indexed, keyword_weight=0).search("dricksvatten", k=3)
     assert [h.chunk.id for h in hits] == [h.chunk.id for h in full[1:]]
     assert [h.dense_rank for h in hits] == [1, 2, 3]
+
+
+class _TwoLanguageStore:
+    """Rankings fixed by hand: the dense half finds an English passage first, the keyword
+    half (which cannot match across languages) only the Swedish ones."""
+
+    dense: ClassVar = [("en-1", 0.9), ("sv-1", 0.8), ("sv-2", 0.7), ("sv-3", 0.6)]
+    keyword_hits: ClassVar = [("sv-2", 5.0), ("sv-1", 4.0)]
+
+    def dense_ids(self, vector: object, depth: int) -> list[tuple[str, float]]:
+        return self.dense[:depth]
+
+    def keyword(self) -> _TwoLanguageStore:
+        return self
+
+    def search(self, query: str, depth: int) -> list[tuple[str, float]]:
+        return self.keyword_hits[:depth]
+
+    def get(self, ids: list[str]) -> list[Chunk]:
+        return [Chunk(id=i, source=f"{i}.md", page=None, title="T", heading="", text=i,
+                      doc_hash="h") for i in ids]
+
+
+def test_a_passage_in_another_language_counts_in_the_keyword_half_at_its_dense_rank() -> None:
+    store = _TwoLanguageStore()
+    r = Retriever(store, HashingEmbedder(),  # type: ignore[arg-type]
+                  language_of=lambda c: "en" if c.id.startswith("en") else "sv")
+    vector = np.zeros(4, dtype=np.float32)
+    plain = r.search("q", k=4, vector=vector)
+    assert [h.chunk.id for h in plain] == ["sv-2", "sv-1", "en-1", "sv-3"]
+    swedish = r.search("q", k=4, vector=vector, lang="sv")
+    assert [h.chunk.id for h in swedish] == ["en-1", "sv-2", "sv-1", "sv-3"]
+    scores = {h.chunk.id: h.score for h in swedish}
+    assert scores["en-1"] == pytest.approx(2 / 61)
+    # a passage in the question's own language that bm25 missed gets nothing: bm25 could have
+    # found it
+    assert scores["sv-3"] == pytest.approx(1 / 64)
+    assert swedish[0].keyword_rank is None  # the ranks reported are still the real ones
+    # an English question: now the English passage is one bm25 could have found, and the
+    # Swedish one it missed counts at its dense rank
+    english = r.search("q", k=4, vector=vector, lang="en")
+    assert [h.chunk.id for h in english] == ["sv-2", "sv-1", "sv-3", "en-1"]
+    assert {h.chunk.id: h.score for h in english}["sv-3"] == pytest.approx(2 / 64)

@@ -126,13 +126,15 @@ class Assistant:
         """The hybrid retriever's own k best passages for a question, as `ask` would search."""
         from kp_assistant.answering.question import Question, expand_query
 
-        return self._retriever().search(question, k=k,
-                                        keyword_query=expand_query(Question.parse(question)))
+        q = Question.parse(question)
+        return self._retriever().search(question, k=k, keyword_query=expand_query(q), lang=q.lang)
 
     def _retriever(self) -> Retriever:
+        from kp_assistant.answering.evidence import chunk_language
+
         s = self.settings
         return Retriever(self.store, self.embedder, dense_weight=s.dense_weight,
-                         keyword_weight=s.keyword_weight, rrf_k=s.rrf_k)
+                         keyword_weight=s.keyword_weight, rrf_k=s.rrf_k, language_of=chunk_language)
 
     def extractive(self, question: str, history: Sequence[str] = ()) -> Answer:
         """The answer composed from the documents' own sentences."""
@@ -225,11 +227,11 @@ class Assistant:
         (`vector`: the one an earlier search of the same text computed)."""
         from kp_assistant.answering.question import expand_query
 
-        s = self.settings
         retriever = self._retriever()
         # a list must be complete, so it looks further down the ranking
-        k = s.top_k * 3 if q.wants_list else s.top_k
-        hits = retriever.search(q.text, k=k, keyword_query=expand_query(q), vector=vector)
+        k = self.settings.top_k * (3 if q.wants_list else 1)
+        hits = retriever.search(q.text, k, keyword_query=expand_query(q), vector=vector,
+                                lang=q.lang)
         qvec = retriever.last_vector
         if len(set(q.years)) > 1:
             hits = per_year(retriever, q.years, q.text, hits, k)

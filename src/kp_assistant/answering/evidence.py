@@ -26,7 +26,7 @@ from kp_assistant.answering.question import Question, detect_language
 from kp_assistant.answering.sentences import candidate_lines
 from kp_assistant.answering.types import has_rule, type_fit
 from kp_assistant.index.keyword import tokenize
-from kp_assistant.models import Hit
+from kp_assistant.models import Chunk, Hit
 
 FEATURES = (
     "dense", "dense_context", "coverage", "heading_coverage", "neighbour_coverage",
@@ -167,6 +167,10 @@ GENERIC_NAMES = frozenset({"icld", "sida", "sverige", "sweden", "swedish", "engl
 def passage_language(chunk_id: str, text: str) -> str:
     """The language of a passage, by the same identifier as the question's (per chunk)."""
     return detect_language(text[:600])
+
+
+def chunk_language(chunk: Chunk) -> str:
+    return passage_language(chunk.id, chunk.text)
 
 
 def _missing(names: Sequence[str], text: str) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,18 +32,23 @@ def rrf(
 
 class Retriever:
     def __init__(self, store: Store, embedder: Embedder, *, dense_weight: float = 1.0,
-                 keyword_weight: float = 1.0, rrf_k: int = 60, depth: int = 30) -> None:
+                 keyword_weight: float = 1.0, rrf_k: int = 60, depth: int = 30,
+                 language_of: Callable[[Chunk], str] | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.language_of = language_of  # a passage's language ("sv", "en"), for `lang`
         self.weights = {"dense": dense_weight, "keyword": keyword_weight}
         self.rrf_k = rrf_k
         self.depth = depth
         self.last_vector: np.ndarray | None = None  # the query's vector, for the answer step
 
     def search(self, query: str, k: int = 8, *, keyword_query: str | None = None,
-               vector: np.ndarray | None = None) -> list[Hit]:
+               vector: np.ndarray | None = None, lang: str | None = None) -> list[Hit]:
         """The k best chunks. `keyword_query` may add words (translations) for bm25 only;
-        `vector` is the query's vector when the caller has it already."""
+        `vector` is the query's vector when the caller has it already; `lang` the query's
+        language: a passage in another language that only the dense half found counts in
+        the keyword half at its dense rank, for bm25 cannot match words across languages
+        and its silence says nothing about such a passage."""
         dense: list[tuple[str, float]] = []
         if self.weights["dense"] > 0:
             if vector is None:
@@ -53,11 +58,19 @@ class Retriever:
         keyword = (self.store.keyword().search(keyword_query or query, self.depth)
                    if self.weights["keyword"] > 0 else [])
         chunks: dict[str, Chunk] = {}
+        blind: dict[str, int] = {}
+        if lang is not None and self.language_of is not None and keyword and dense:
+            blind = self._other_language(dense, keyword, lang, chunks)
         while True:
             fused = rrf(  # both rankings go deeper than k, so a chunk strong in one half counts
                 {"dense": [cid for cid, _ in dense], "keyword": [cid for cid, _ in keyword]},
                 self.weights, self.rrf_k,
-            )[:k]
+            )
+            if blind:
+                w = self.weights["keyword"]
+                fused = sorted(((cid, s + (w / (self.rrf_k + blind[cid]) if cid in blind else 0))
+                                for cid, s in fused), key=lambda kv: -kv[1])
+            fused = fused[:k]
             # only the texts of the chunks that made it are read
             wanted = [cid for cid, _ in fused if cid not in chunks]
             chunks.update({c.id: c for c in self.store.get(wanted)})
@@ -80,6 +93,18 @@ class Retriever:
             for cid, score in fused
             if cid in chunks
         ]
+
+    def _other_language(self, dense: Sequence[tuple[str, float]],
+                        keyword: Sequence[tuple[str, float]], lang: str,
+                        chunks: dict[str, Chunk]) -> dict[str, int]:
+        """Dense ranks of the chunks bm25 did not find that are written in another language
+        than `lang` (their texts are read once, into `chunks`)."""
+        assert self.language_of is not None
+        found = {cid for cid, _ in keyword}
+        unseen = [cid for cid, _ in dense if cid not in found]
+        chunks.update({c.id: c for c in self.store.get(unseen)})
+        return {cid: rank for rank, (cid, _) in enumerate(dense, start=1)
+                if cid in chunks and cid not in found and self.language_of(chunks[cid]) != lang}
 
 
 def per_year(retriever: Retriever, years: Sequence[str], text: str, hits: list[Hit],
