@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     )
     keyword_weight: float = Field(1.0, ge=0, description="Weight of keyword results in fusion.")
     rrf_k: int = Field(60, ge=1, description="Rank constant of reciprocal rank fusion.")
-    top_k: int = Field(8, ge=1, description="Passages passed to the answer step.")
+    top_k: int = Field(12, ge=1, description="Passages passed to the answer step.")
 
     thesaurus: str = Field(
         "/usr/share/mythes/th_sv_SE_v2.dat",
