@@ -98,6 +98,28 @@ def test_the_kind_of_fact_asked_for(text: str, wants: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "line", "fits"),
+    [
+        # a fact sheet's line answers "vem" with an organisation: its label is what is asked
+        ("Vem är huvudman för föreningen?", "- **Huvudman:** Sveriges Kommuner och Regioner", 1),
+        ("Vem är huvudman för föreningen?", "Huvudman | Region Gotland", 1),
+        ("Vem är huvudman för föreningen?", "Föreningen har en huvudman sedan länge.", 0),
+        # the label may be the last part of the asked compound
+        ("Vem är styrelseordförande?", "Ordförande: Region Gotland", 1),
+        # a label that is one of the question's names says nothing about what is asked
+        ("Vem är ordförande i Tibro?", "Tibro: en kommun i Västra Götaland", 0),
+        # nor does it make a line fit a question that asks for no kind of fact
+        ("Vad gör föreningen?", "Huvudman: Region Gotland", 0),
+    ],
+)
+def test_a_labelled_line_fits_a_question_about_its_label(question: str, line: str,
+                                                         fits: int) -> None:
+    from kp_assistant.answering.types import type_fit
+
+    assert type_fit(Question.parse(question), line) == fits
+
+
+@pytest.mark.parametrize(
     ("text", "yes_no"),
     [
         ("Kostar det något att vara med i programmet?", True),

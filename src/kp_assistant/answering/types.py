@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from kp_assistant.answering.question import Question
+from kp_assistant.answering.question import FRAME_WORDS, Question
+from kp_assistant.index.keyword import tokenize
 from kp_assistant.language.places import find_places
 
 AMOUNT = re.compile(
@@ -47,8 +48,17 @@ _RULE = re.compile(
 )
 
 
+# "Huvudman: SKR", "- **Juridisk form:** ideell förening", "Invånare | cirka 34 000": a line
+# of a fact sheet, or a table row, that opens with a short label
+_LABEL = re.compile(r"^[\s*•–-]*\**([^:|*\n]{2,40}?)\**\s*[:|]\s*\**\s*\S")
+
+
 def type_fit(q: Question, sentence: str) -> float:
-    """1.0 when the sentence holds the kind of fact the question asks for."""
+    """1.0 when the sentence holds the kind of fact the question asks for, or is a labelled
+    line whose label is what the question asks about (the value answers it, whatever kind of
+    fact it is: "Vem är huvudman?" is answered by an organisation)."""
+    if q.wants != "any" and labelled(q, sentence):
+        return 1.0
     match q.wants:
         case "amount":
             return 1.0 if AMOUNT.search(sentence) else 0.0
@@ -61,6 +71,23 @@ def type_fit(q: Question, sentence: str) -> float:
         case "place":
             return 1.0 if find_places(sentence) else 0.0
     return 0.0
+
+
+def labelled(q: Question, sentence: str) -> bool:
+    """Whether the line's label holds a word of what the question asks about (not one of its
+    names, years or frame words), or the last part of such a compound ("form" of
+    "organisationsform")."""
+    m = _LABEL.match(sentence)
+    if m is None:
+        return False
+    names = {t for e in q.entities for t in tokenize(e)}
+    label = set(tokenize(m.group(1)))
+    return any(t == w or (len(w) >= MIN_HEAD and t.endswith(w))
+               for t in q.terms if t not in FRAME_WORDS and t not in names and t not in q.years
+               for w in label)
+
+
+MIN_HEAD = 4  # letters of a compound's last part, for it to count alone
 
 
 def has_rule(sentence: str) -> bool:
