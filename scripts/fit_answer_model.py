@@ -34,6 +34,7 @@ from kp_assistant.answering.question import Question
 from kp_assistant.answering.refusal import FEATURES as REFUSAL_FEATURES
 from kp_assistant.assistant import Assistant
 from kp_assistant.evaluation.qa import default_index_dir, load_qa
+from kp_assistant.evaluation.qa import mentions as element_in
 from kp_assistant.language.places import find_places, municipalities
 from kp_assistant.settings import load_settings
 
@@ -72,8 +73,10 @@ def assistant_for(folder: Path) -> Assistant:
 
 
 def mentions(text: str, must: list[str]) -> bool:
+    """Whether the text holds one of the elements, matched as `kp-assistant eval` does."""
     low = _MARKER.sub(" ", text).lower()
-    return any(alt.strip().lower() in low for el in must for alt in el.split("|") if alt.strip())
+    return any(element_in(low, alt.strip().lower())
+               for el in must for alt in el.split("|") if alt.strip())
 
 
 def evidence_rows(assistant: Assistant, items: list[dict[str, Any]]) -> tuple[list[Any], list[int]]:

@@ -171,6 +171,23 @@ def test_citation_markers_are_not_answer_elements() -> None:
     assert mention_share("Det gäller 3 år [1].", ["3"]) == 1.0
 
 
+@pytest.mark.parametrize(
+    ("text", "element", "share"),
+    [
+        ("Utöver dem pågick 136 andra partnerskap.", "3", 0.0),  # a number stands whole
+        ("Det gällde 3 år, till 2023.", "3", 1.0),
+        ("ICLD beskriver sig som statligt finansierad.", "SKR", 0.0),  # an acronym starts a word
+        ("Huvudman är SKR (tidigare SKL).", "SKR|Sveriges Kommuner och Regioner", 1.0),
+        ("Samarbetet med Bogotá började 2021.", "Bogot", 1.0),  # a prefix
+        ("Hörby inrättade en medborgarpanel.", "panel", 1.0),  # a part of a compound
+        ("Omkring 34 000 invånare.", "34 000|34000", 1.0),
+    ],
+)
+def test_answer_elements_are_matched_as_words_numbers_and_parts(text: str, element: str,
+                                                                share: float) -> None:
+    assert mention_share(text, [element]) == share
+
+
 def test_thanks_gets_a_polite_reply(assistant: Assistant) -> None:
     answer = assistant.ask("Tack!", history=["Vilka kommuner arbetar med plast?"])
     assert answer.grounded and answer.citations == []

@@ -46,8 +46,26 @@ def mention_share(answer_text: str, must_mention: Sequence[str]) -> float | None
     if not must_mention:
         return None
     low = _MARKER.sub(" ", answer_text).lower()
-    found = sum(any(alt.strip().lower() in low for alt in el.split("|")) for el in must_mention)
+    found = sum(any(mentions(low, alt.strip().lower()) for alt in el.split("|") if alt.strip())
+                for el in must_mention)
     return found / len(must_mention)
+
+
+SHORT_ELEMENT = 4  # letters; a shorter element (an acronym) must start a word
+
+
+def mentions(text: str, element: str) -> bool:
+    """Whether the element is in the (lower-cased) text. Elements are prefixes ("Bogot",
+    "obetal") or parts of compounds ("panel" in "medborgarpanelen"), so they are looked for
+    inside words too, except a number, which must stand whole ("3" is not in "136"), and a
+    short element, which must start a word ("skr" is not in "beskriver")."""
+    if element[:1].isdigit():
+        pattern = rf"(?<!\d){re.escape(element)}(?!\d)"
+    elif len(element) < SHORT_ELEMENT:
+        pattern = rf"(?<!\w){re.escape(element)}"
+    else:
+        return element in text
+    return re.search(pattern, text) is not None
 
 
 def score_answer(
