@@ -202,3 +202,13 @@ def test_a_passage_in_another_language_counts_in_the_keyword_half_at_its_dense_r
     english = r.search("q", k=4, vector=vector, lang="en")
     assert [h.chunk.id for h in english] == ["sv-2", "sv-1", "sv-3", "en-1"]
     assert {h.chunk.id: h.score for h in english}["sv-3"] == pytest.approx(2 / 64)
+
+
+def test_the_searches_per_year_know_the_question_language_too() -> None:
+    from kp_assistant.retrieval.hybrid import per_year
+
+    r = Retriever(_TwoLanguageStore(), HashingEmbedder(),  # type: ignore[arg-type]
+                  language_of=lambda c: "en" if c.id.startswith("en") else "sv")
+    years = ["2019", "2021"]
+    assert per_year(r, years, "q 2019 2021", [], 4)[0].chunk.id == "sv-2"
+    assert per_year(r, years, "q 2019 2021", [], 4, "sv")[0].chunk.id == "en-1"

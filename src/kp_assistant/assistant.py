@@ -234,7 +234,7 @@ class Assistant:
                                 lang=q.lang)
         qvec = retriever.last_vector
         if len(set(q.years)) > 1:
-            hits = per_year(retriever, q.years, q.text, hits, k)
+            hits = per_year(retriever, q.years, q.text, hits, k, q.lang)
         return hits, qvec
 
     def composer(self, model: AnswerModel | None = None, *, dense_all: bool = False) -> Composer:

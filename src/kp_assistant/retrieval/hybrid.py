@@ -108,7 +108,7 @@ class Retriever:
 
 
 def per_year(retriever: Retriever, years: Sequence[str], text: str, hits: list[Hit],
-             k: int) -> list[Hit]:
+             k: int, lang: str | None = None) -> list[Hit]:
     """A question about several years gets the best passages for each year, interleaved.
 
     One search for "juni 2019, maj 2021 och december 2022" tends to fill every slot from the
@@ -118,7 +118,7 @@ def per_year(retriever: Retriever, years: Sequence[str], text: str, hits: list[H
     for year in dict.fromkeys(years):
         others = [y for y in years if y != year]
         query = " ".join(w for w in text.split() if w.strip(",.?") not in others)
-        rankings.append(retriever.search(query, k=max(2, k // len(years))))
+        rankings.append(retriever.search(query, k=max(2, k // len(years)), lang=lang))
     merged: dict[str, Hit] = {}
     for rank in range(k):
         for ranking in [*rankings, hits]:
