@@ -51,6 +51,7 @@ _RULE = re.compile(
 # "Huvudman: SKR", "- **Juridisk form:** ideell förening", "Invånare | cirka 34 000": a line
 # of a fact sheet, or a table row, that opens with a short label
 _LABEL = re.compile(r"^[\s*•–-]*\**([^:|*\n]{2,40}?)\**\s*[:|]\s*\**\s*\S")
+MIN_HEAD = 4  # letters of a compound's last part, for it to count alone
 
 
 def type_fit(q: Question, sentence: str) -> float:
@@ -85,9 +86,6 @@ def labelled(q: Question, sentence: str) -> bool:
     return any(t == w or (len(w) >= MIN_HEAD and t.endswith(w))
                for t in q.terms if t not in FRAME_WORDS and t not in names and t not in q.years
                for w in label)
-
-
-MIN_HEAD = 4  # letters of a compound's last part, for it to count alone
 
 
 def has_rule(sentence: str) -> bool:
