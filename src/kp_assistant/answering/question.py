@@ -90,7 +90,7 @@ _AMOUNT_Q = re.compile(
     r"|\bhur stor\w*\s+(\w+\s+)?(bidrag|anslag|stöd|kostnad)\w*|\bhow large\s+(a|was|is)\b",
     re.I,
 )
-# "Hur stor är panelen?", "hur stor andel": a size is given as a number (money is an amount,
+# "Hur stora är klasserna?", "how big …": a size is given as a number (money is an amount,
 # above)
 _COUNT_Q = re.compile(r"\b(hur många|how many|antal|hur stor[at]?|how (big|large))\b", re.I)
 # "Vem kan söka?" asks who is eligible, not for a person's name

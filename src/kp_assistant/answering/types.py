@@ -48,8 +48,8 @@ _RULE = re.compile(
 )
 
 
-# "Huvudman: SKR", "- **Juridisk form:** ideell förening", "Invånare | cirka 34 000": a line
-# of a fact sheet, or a table row, that opens with a short label
+# "Ordförande: Region Gotland", "- **Säte:** Visby", "Elever | cirka 400": a line of a fact
+# sheet, or a table row, that opens with a short label
 _LABEL = re.compile(r"^[\s*•–-]*\**([^:|*\n]{2,40}?)\**\s*[:|]\s*\**\s*\S")
 MIN_HEAD = 4  # letters of a compound's last part, for it to count alone
 
@@ -57,7 +57,7 @@ MIN_HEAD = 4  # letters of a compound's last part, for it to count alone
 def type_fit(q: Question, sentence: str) -> float:
     """1.0 when the sentence holds the kind of fact the question asks for, or is a labelled
     line whose label is what the question asks about (the value answers it, whatever kind of
-    fact it is: "Vem är huvudman?" is answered by an organisation)."""
+    fact it is: a question for a person may be answered by "Ordförande: Region Gotland")."""
     if q.wants != "any" and labelled(q, sentence):
         return 1.0
     match q.wants:
