@@ -60,7 +60,7 @@ class Retriever:
         chunks: dict[str, Chunk] = {}
         blind: dict[str, int] = {}
         if lang is not None and self.language_of is not None and keyword and dense:
-            blind = self._other_language(dense, keyword, lang, chunks)
+            blind = self._other_language(dense, keyword, lang, chunks, k)
         while True:
             fused = rrf(  # both rankings go deeper than k, so a chunk strong in one half counts
                 {"dense": [cid for cid, _ in dense], "keyword": [cid for cid, _ in keyword]},
@@ -96,15 +96,22 @@ class Retriever:
 
     def _other_language(self, dense: Sequence[tuple[str, float]],
                         keyword: Sequence[tuple[str, float]], lang: str,
-                        chunks: dict[str, Chunk]) -> dict[str, int]:
+                        chunks: dict[str, Chunk], k: int) -> dict[str, int]:
         """Dense ranks of the chunks bm25 did not find that are written in another language
-        than `lang` (their texts are read once, into `chunks`)."""
+        than `lang`. Only the texts of those that could reach the first k are read (into
+        `chunks`): counting in both halves can only raise scores, so a chunk whose score
+        counted twice stays under the k-th score of the plain fusion cannot make the cut."""
         assert self.language_of is not None
+        plain = rrf({"dense": [cid for cid, _ in dense], "keyword": [cid for cid, _ in keyword]},
+                    self.weights, self.rrf_k)
+        bar = plain[k - 1][1] if len(plain) >= k else 0.0
+        both = self.weights["dense"] + self.weights["keyword"]
         found = {cid for cid, _ in keyword}
-        unseen = [cid for cid, _ in dense if cid not in found]
-        chunks.update({c.id: c for c in self.store.get(unseen)})
-        return {cid: rank for rank, (cid, _) in enumerate(dense, start=1)
-                if cid in chunks and cid not in found and self.language_of(chunks[cid]) != lang}
+        ranks = {cid: rank for rank, (cid, _) in enumerate(dense, start=1)
+                 if cid not in found and both / (self.rrf_k + rank) >= bar}
+        chunks.update({c.id: c for c in self.store.get(list(ranks))})
+        return {cid: rank for cid, rank in ranks.items()
+                if cid in chunks and self.language_of(chunks[cid]) != lang}
 
 
 def per_year(retriever: Retriever, years: Sequence[str], text: str, hits: list[Hit],
