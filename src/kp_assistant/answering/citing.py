@@ -47,8 +47,8 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
     # a question is shown with its answer, a short line with what follows it
     needs_next = x.sentence.rstrip().endswith("?") or len(x.sentence.split()) < 8
     runs_on = (item or colon) and len(after) < MAX_LIST_LINES
-    read_on = following is not None and (runs_on or (needs_next and not after))
-    if read_on and following is not None:
+    read_on = runs_on or (needs_next and not after)
+    if following is not None and read_on:
         after = [*after, *following(x.hit.chunk)]
     if item or colon:
         parts.extend(_continuation(after, lists_only=item,
