@@ -230,3 +230,22 @@ def test_chunk_ids_are_deterministic_and_unique() -> None:
 
 def test_heading_only_sections_make_no_chunks() -> None:
     assert chunk_document(doc((None, "# Bara en rubrik\n## Och en till")), "f.md", "h") == []
+
+
+def test_table_rows_are_sentences_of_their_own() -> None:
+    text = ("Beslut i korthet:\n"
+            "Storby | Projekt om avfall. Beviljat i maj | 1,2 miljoner kronor\n"
+            "Anställda | 96\n"
+            "Näringar | fiske\n"
+            "| Kommun | Partner |\n"
+            "| En lång rad i en tabell som fortsätter efter sextio tecken och mer | Hamnstad |\n"
+            "| Skogsvik | Flodstaden |")
+    assert split_sentences(text) == [
+        "Beslut i korthet:",
+        "Storby | Projekt om avfall. Beviljat i maj | 1,2 miljoner kronor",
+        "Anställda | 96",  # no section heading, though short and capitalised
+        "Näringar | fiske",
+        "| Kommun | Partner |",
+        "| En lång rad i en tabell som fortsätter efter sextio tecken och mer | Hamnstad |",
+        "| Skogsvik | Flodstaden |",
+    ]

@@ -24,6 +24,8 @@ _WORD_BEFORE = re.compile(r"(\S+)$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 _LABEL = re.compile(r"^[A-ZÅÄÖ][\w ]{1,30}:\s")  # "Svensk part: Arvika kommun"
 _RULE = re.compile(r"^\s*([-=_*])\1{2,}\s*$")
+# A table row as the readers write one: "| a | b |" (Markdown) or "a | b" (HTML, Word, PDF)
+_TABLE_ROW = re.compile(r"^\|.*\|$|\S \| \S")
 # Longer "words" are cut into pieces of this many characters: no language has them, a URL
 # rarely does, and one unbroken 2 MB token must cost what ordinary text of that size costs.
 MAX_TOKEN_CHARS = 100
@@ -37,7 +39,8 @@ def split_sentences(text: str) -> list[str]:
     """
     sentences: list[str] = []
     for block in _blocks(text):
-        sentences.extend([block] if block.startswith("#") else _split_block(block))
+        whole = block.startswith("#") or is_table_row(block)  # a row's cells may hold periods
+        sentences.extend([block] if whole else _split_block(block))
     return sentences
 
 
@@ -50,6 +53,12 @@ def _blocks(text: str) -> Iterable[str]:
             if _RULE.match(line):
                 continue  # the underline of a setext heading, or a separator
             following = lines[i + 1] if i + 1 < len(lines) else ""
+            if is_table_row(line):  # one row, one block: rows are not wrapped lines
+                if current:
+                    yield " ".join(current)
+                    current = []
+                yield line
+                continue
             if _is_heading_line(line, following):
                 if current:
                     yield " ".join(current)
@@ -62,6 +71,10 @@ def _blocks(text: str) -> Iterable[str]:
             current.append(line)
         if current:
             yield " ".join(current)
+
+
+def is_table_row(line: str) -> bool:
+    return _TABLE_ROW.search(line) is not None
 
 
 def _continues(previous: str, line: str) -> bool:
