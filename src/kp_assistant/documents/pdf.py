@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError
 
+from kp_assistant.documents.chunking import is_table_row
 from kp_assistant.documents.ocr import OcrOptions, Progress, ocr_pdf_pages
 from kp_assistant.documents.ocr import missing as ocr_missing
+from kp_assistant.documents.pdf_tables import Fragment, fragment_from, with_tables
 from kp_assistant.errors import Refused, short_detail
 from kp_assistant.models import Page
 
@@ -52,7 +54,7 @@ def read_pdf(data: bytes, ocr: OcrOptions | None = None, progress: Progress | No
     failure = ""
     for number, page in enumerate(page_list, start=1):
         try:
-            texts[number] = [" ".join(line.split()) for line in page.extract_text().splitlines()]
+            texts[number] = _page_lines(page)
         except Exception as e:  # one damaged page should not cost the whole document
             log.warning("page %d: text extraction failed: %s", number, e)
             failure = failure or short_detail(e)
@@ -69,6 +71,22 @@ def read_pdf(data: bytes, ocr: OcrOptions | None = None, progress: Progress | No
     _drop_page_furniture(texts)
     pages = [Page(n, _unwrap(lines), confidence.get(n)) for n, lines in texts.items()]
     return _pdf_title(reader), pages
+
+
+def _page_lines(page: PageObject) -> list[str]:
+    """The page's lines as pypdf reads them, its tables one row per line (pdf_tables.py)."""
+    fragments: list[Fragment] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        if (f := fragment_from(text, cm, tm, size)) is not None:
+            fragments.append(f)
+
+    lines = [" ".join(line.split()) for line in page.extract_text(visitor_text=visit).splitlines()]
+    try:
+        return with_tables(lines, fragments)
+    except Exception as e:  # reading tables is a refinement: it never costs the page
+        log.warning("tables not read: %s", short_detail(e))
+        return lines
 
 
 def _needs_ocr(lines: list[str], page: PageObject) -> bool:
@@ -168,12 +186,13 @@ def _unwrap(lines: list[str]) -> str:
     pypdf gives one line per printed line, so a line continues the previous one when that ends
     in a hyphen, or is nearly as long as the page's longest line, or the line starts in lower case.
     """
-    width = max(map(len, lines), default=0)
+    width = max((len(line) for line in lines if not is_table_row(line)), default=0)
     out: list[str] = []
     for i, line in enumerate(lines):
         prev = lines[i - 1] if i else ""
         following = lines[i + 1] if i + 1 < len(lines) else ""
-        if not (prev and line) or _LIST_START.match(line):
+        if not (prev and line) or _LIST_START.match(line) or is_table_row(line) \
+                or is_table_row(prev):
             out.append(line)
         elif re.search(r"\w-$", prev):
             out[-1] = _join_hyphenated(out[-1], line)
