@@ -100,6 +100,21 @@ def test_rows_flattened_onto_one_line_are_told_apart() -> None:
     assert "Umeå" not in robertsfors.sentence
 
 
+def test_a_table_reads_partners_only_from_a_column_named_for_them() -> None:
+    # a decision list: the second column is the kind of application, not a partner
+    decisions = ("Besluten om ansökningarna för Indien våren 2017:\n"
+                 "Svensk sökande | Typ av ansökan | Beslut\n"
+                 "Kumla kommun | Projekt | Bifall\n"
+                 "Lunds kommun | Förberedelse | Avslag")
+    assert extract([chunk(decisions)]) == []
+    partners = ("Parterna i nätverket:\n"
+                "Svensk kommun | Partnerkommun | Land\n"
+                "Kumla kommun | Kochi | Indien\n"
+                "Lunds kommun | Pune | Indien")
+    assert [triple(r) for r in extract([chunk(partners)])] == [
+        (("Kumla kommun",), "Kochi", "Indien"), (("Lunds kommun",), "Pune", "Indien")]
+
+
 def test_pdf_table_row_separated_by_spaces() -> None:
     r = one("Falun Mogale Sydafrika Ungdomsdelaktighet")
     assert triple(r) == (("Falu kommun",), "Mogale", "Sydafrika")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+from kp_assistant.documents.chunking import is_table_row
 from kp_assistant.language.places import find_places
 from kp_assistant.models import Chunk
 from kp_assistant.registry.extract import Known, Pair, find_pairs, parties_in
@@ -35,11 +36,34 @@ def segments(text: str) -> list[tuple[int, int]]:
     for m in re.finditer(r"[^\n]+", text):
         line, prev = m.group().lstrip(), text[spans[-1][0] : spans[-1][1]] if spans else ""
         cut_row = "|" in prev and not prev.rstrip().endswith("|") and line.startswith("|")
-        if spans and (line[:1].islower() or cut_row):
+        if spans and ((line[:1].islower() and not is_table_row(line)) or cut_row):
             spans[-1] = (spans[-1][0], m.end())
         else:
             spans.append((m.start(), m.end()))
     return spans
+
+
+def table_columns(text: str) -> list[list[str]]:
+    """For each segment of `text`: the column names of the table it is a row of, when the
+    table opens with a row that names them (no number, no Swedish party in it); else []."""
+    out: list[list[str]] = []
+    columns: list[str] = []
+    previous = False
+    for a, b in segments(text):
+        row = is_table_row(text[a:b])
+        if row and not previous:
+            columns = _header_cells(text[a:b])
+        elif not row:
+            columns = []
+        previous = row
+        out.append(columns)
+    return out
+
+
+def _header_cells(row: str) -> list[str]:
+    if re.search(r"\d", row) or find_places(row, {"kommun", "region"}):
+        return []
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
 
 
 def _slice(seg: str, pairs: list[Pair], i: int) -> str:
@@ -85,9 +109,10 @@ def drafts(c: Chunk, found: list[list[Pair]], known: Known, party: str | None = 
     current: list[Pair] = []
     before = list(fallback)  # the pairs named last, for "samma partner"
     strayed = False  # a line has named another party since the last pair: the text moved on
-    for (a, b), pairs in zip(segments(c.text), found, strict=True):
+    for (a, b), pairs, columns in zip(segments(c.text), found, table_columns(c.text),
+                                      strict=True):
         seg = c.text[a:b].strip()
-        if pairs := pairs or find_pairs(seg, known):
+        if pairs := pairs or find_pairs(seg, known, columns=columns):
             strayed = False
             yield from ((p, _slice(seg, pairs, i), "states") for i, p in enumerate(pairs))
             # a sentence, or a caption over the lines below it, is an antecedent for the next

@@ -6,6 +6,7 @@ Pure functions over strings; `registry.extract` runs them over every chunk of a 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from kp_assistant.language.places import PlaceMention, find_places
@@ -171,6 +172,13 @@ def _overlaps(n: _Name, blocked: list[tuple[int, int]]) -> bool:
     return any(b0 < n.end and n.start < b1 for b0, b1 in blocked)
 
 
+def _partner_column(columns: Sequence[str], leading: bool, bars: int) -> bool:
+    """Whether the cell after `bars` bars of a row lies in a column named as the partners'."""
+    index = bars - 1 if leading else bars
+    name = columns[index] if 0 <= index < len(columns) else ""
+    return bool(rules.PARTNER_COLUMN.search(name)) and not rules.SWEDISH_COLUMN.search(name)
+
+
 def _is_name(text: str, n: _Name) -> bool:
     words = text[n.start : n.end].split()
     return (bool(words) and words[0] not in _NOT_NAME and " ".join(words) not in _ORGS
@@ -247,13 +255,16 @@ def _pair_up(text: str, names: list[_Name], parties: list[tuple[int, int, str]],
 
 
 def find_pairs(text: str, known: Known | None = None, header: bool = False,
-               default: str | None = None) -> list[Pair]:
+               default: str | None = None, columns: Sequence[str] = ()) -> list[Pair]:
     """Partnerships stated in one piece of text, clause by clause. With `known` partners a
     name alone counts: "Kalix och Masaka genomförde …". `header`: the text sits under a
     table header that names a Swedish column and a partner column. `default`: the one
     Swedish party the document is about, for a clause that states a relation to a partner
-    without naming the party ("kommunen samarbetar sedan länge med Serowe i Botswana")."""
-    if ("|" in text or header) and (rows := _table_pairs(text, header)):
+    without naming the party ("kommunen samarbetar sedan länge med Serowe i Botswana").
+    `columns`: the header cells of the table the text is a row of, when it has one; a
+    partner is then read only from a column the header calls one ("Partner", "Turkiska
+    kommuner"), not from "Typ av ansökan"."""
+    if ("|" in text or header) and (rows := _table_pairs(text, header, columns)):
         return rows
     out: list[Pair] = []
     for span in rules.clauses(text):
@@ -290,7 +301,7 @@ def _country_in(mentions: list[PlaceMention], start: int, end: int) -> str:
                  and start <= m.start < end and m.place.name != "Sverige"), "")
 
 
-def _table_pairs(text: str, header: bool) -> list[Pair]:
+def _table_pairs(text: str, header: bool, columns: Sequence[str] = ()) -> list[Pair]:
     """Rows of a table: a party that ends its cell and the names that fill the next one
     ("Mora kommun | Uzhhorod | …", flattened: "… 2024 Nässjö kommun | Irpin | …"),
     or under a header, a party followed by its partners ("Mora Uzhhorod, Irpin")."""
@@ -308,6 +319,9 @@ def _table_pairs(text: str, header: bool) -> list[Pair]:
         official = tuple(sorted({p[2] for p in group}))
         if cell := re.match(r"[ \t]*\|[ \t]*", text[end:]):
             at = end + cell.end()
+            if columns and not _partner_column(columns, text.lstrip()[:1] == "|",
+                                               text[:at].count("|")):
+                continue
             stop = text.find("|", at)
             stop = stop if stop >= 0 else len(text)
         elif header and re.match(r" (?=\S)", text[end:]):

@@ -18,7 +18,7 @@ from kp_assistant.embedding import Embedder
 from kp_assistant.language.gazetteer import countries_named
 from kp_assistant.language.places import find_places
 from kp_assistant.models import Chunk
-from kp_assistant.registry.chunks import document_party, drafts, learn, segments
+from kp_assistant.registry.chunks import document_party, drafts, learn, segments, table_columns
 from kp_assistant.registry.extract import Pair, find_pairs
 from kp_assistant.registry.rules import TABLE_HEADER, partner_key, partner_name
 
@@ -140,10 +140,12 @@ def _single_partnerships(chunks: Sequence[Chunk],
 
 
 def _chunk_pairs(c: Chunk, party: str | None) -> list[list[Pair]]:
-    """The pairs of each segment; lines below a table header are read as its rows."""
+    """The pairs of each segment; lines below a table header are read as its rows, and the
+    rows of a table that opens with a row naming its columns by those columns."""
     header = TABLE_HEADER.search(c.text)
-    return [find_pairs(c.text[a:b], header=bool(header and a >= header.start()), default=party)
-            for a, b in segments(c.text)]
+    return [find_pairs(c.text[a:b], header=bool(header and a >= header.start()), default=party,
+                       columns=columns)
+            for (a, b), columns in zip(segments(c.text), table_columns(c.text), strict=True)]
 
 
 def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[Partnership]:

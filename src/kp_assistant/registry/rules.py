@@ -91,6 +91,16 @@ TABLE_HEADER = re.compile(
 )
 
 
+# A table column that holds the partners ("Partner", "Partnerkommun", "Turkiska kommuner",
+# "Partner city"); one about the Swedish side names that side ("Svensk kommun").
+PARTNER_COLUMN = re.compile(
+    r"partner|kommun|stad|städer|city|cities|municipal|local government|district|county"
+    r"|counterpart|motpart|vänort|twin",
+    re.I,
+)
+SWEDISH_COLUMN = re.compile(r"\b(?:svensk|swedish)", re.I)
+
+
 # A name that goes on into a company or association: "Mora Energi i Dalarna AB".
 ORGANISATION_AFTER = re.compile(
     r"(?:\s+[\w-]+){0,3}\s+(?:AB|Ltd|Inc|GmbH|ekonomisk förening|förening|stiftelse)\b"
