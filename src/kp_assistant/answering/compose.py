@@ -218,6 +218,7 @@ class Composer:
         if q.over_time:  # a change is told by its steps, each with its date
             limit = max(limit, self.max_sentences + OVER_TIME_EXTRA)
         when: set[str] = set()  # the dates the chosen sentences give
+        semantic = self.semantic
         for x in scored:
             if len(chosen) >= limit or x.score < 0.3 * best:
                 break
@@ -242,10 +243,11 @@ class Composer:
             gain = sum(weights.get(t, 0.0) for t in x.matched - covered)
             # strong evidence from a document not yet cited counts as new: it is where
             # else the reader can check the answer, if it shares a word with the question
-            # (or is in the other language, where no word can be shared)
+            # (or is in the other language, where no word can be shared and only sentence
+            # similarity can tell: not without a semantic embedder)
             cited = {d.hit.chunk.source for c in chosen for d in (c, *c.also)}
             new_doc = (x.hit.chunk.source not in cited and x.score >= OTHER_DOCUMENT_SHARE * best
-                       and (bool(x.matched) or x.features[_OTHER_LANGUAGE] > 0)
+                       and (bool(x.matched) or (x.features[_OTHER_LANGUAGE] > 0 and semantic))
                        and not is_instruction(x.sentence))  # orders are not where to check
             if chosen and gain <= 0 and type_fit(q, x.sentence) == 0 and not (
                     new_date or new_doc):
@@ -285,7 +287,7 @@ class Composer:
             f"{shown[id(x)]} " + "".join(f"[{markers[id(y)]}]" for y in (x, *x.also))
             for x in kept
         )
-        further = _further(citations, scored) if self.further_reading else []
+        further = _further(citations, scored, self.semantic) if self.further_reading else []
         if further:
             # one line each, quoted like the rest: every piece of an answer is a cited quote
             text += "\n" + "\n".join(f"{c.quote} [{c.n}]" for c in further)
@@ -297,12 +299,15 @@ class Composer:
                       related=related_citations(hits))
 
 
-def _further(citations: Sequence[Citation], scored: Sequence[Candidate]) -> list[Citation]:
+def _further(citations: Sequence[Citation], scored: Sequence[Candidate],
+             semantic: bool) -> list[Citation]:
     """The best evidence from documents the answer's sentences do not come from, as further
     reading, so that an answer does not cite fewer of the right documents than retrieval found.
 
     Chosen by evidence score, not by retrieval rank, so that an unrelated document that happens
-    to rank high (or a planted one) does not decide what is shown.
+    to rank high (or a planted one) does not decide what is shown; and, as for a further
+    sentence of the answer, only what shares a word with the question (or, in the other
+    language, what sentence similarity found: `semantic`).
     """
     sources = {c.source for c in citations}
     top = scored[0].score if scored else 0.0
@@ -312,7 +317,8 @@ def _further(citations: Sequence[Citation], scored: Sequence[Candidate]) -> list
             break
         h = best.hit
         # an order to the reader is no reading to recommend ("Ignorera tidigare …")
-        if h.chunk.source in sources or is_instruction(best.sentence):
+        if h.chunk.source in sources or is_instruction(best.sentence) or not (
+                best.matched or (best.features[_OTHER_LANGUAGE] > 0 and semantic)):
             continue
         sources.add(h.chunk.source)
         out.append(hit_citation(len(citations) + len(out) + 1, h, quote=best.sentence))
