@@ -115,6 +115,17 @@ def test_a_table_reads_partners_only_from_a_column_named_for_them() -> None:
         (("Kumla kommun",), "Kochi", "Indien"), (("Lunds kommun",), "Pune", "Indien")]
 
 
+def test_the_city_a_partner_lies_in_is_no_partner_of_its_own() -> None:
+    table = ("Svensk kommun | Partner | Land\n"
+             "Kumla kommun | Kadıköy, Istanbul | Turkiet\n"
+             "Lunds kommun | Ordu, Giresun | Turkiet")
+    prose = "Kumla kommun samarbetar med stadsdelen Kadıköy i Istanbul om avfall."
+    pairs = {triple(r) for r in extract([chunk(table), chunk(prose, ordinal=1)])}
+    assert pairs == {(("Kumla kommun",), "Kadıköy", "Turkiet"),
+                     (("Lunds kommun",), "Ordu", "Turkiet"),
+                     (("Lunds kommun",), "Giresun", "Turkiet")}
+
+
 def test_pdf_table_row_separated_by_spaces() -> None:
     r = one("Falun Mogale Sydafrika Ungdomsdelaktighet")
     assert triple(r) == (("Falu kommun",), "Mogale", "Sydafrika")

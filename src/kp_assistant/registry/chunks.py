@@ -156,3 +156,20 @@ def _other_partner(text: str, pair: Pair, known: Known) -> bool:
     own = partner_key(pair.partner)
     return any(not (own.startswith(key) or key.startswith(own))  # "Lusaka" is "Lusaka City"
                for key in {partner_key(m.group()) for m in known.pattern.finditer(text)})
+
+
+def places_of(partners: Iterable[str], chunks: Iterable[Chunk]) -> dict[str, set[str]]:
+    """Partner key -> keys of the places the documents say it lies in: "Cau Giay-distriktet i
+    Hanoi" places Cau Giay in Hanoi. Such a place named beside its partner ("Cau Giay,
+    Hanoi") locates it; it is no partner of its own."""
+    names = sorted({partner_name(p) for p in partners if partner_name(p)}, key=len, reverse=True)
+    if not names:
+        return {}
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")[\w-]*\s+(?:i|in)\s+"
+                         r"([A-ZÅÄÖ][\w-]+(?:\s[A-ZÅÄÖ][\w-]+)?)")
+    out: dict[str, set[str]] = {}
+    for c in chunks:
+        for m in pattern.finditer(c.text):
+            out.setdefault(partner_key(m.group(1)), set()).add(partner_key(m.group(2)))
+    return out
+

@@ -15,10 +15,17 @@ from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 from kp_assistant.embedding import Embedder
-from kp_assistant.language.gazetteer import countries_named
+from kp_assistant.language.gazetteer import countries_named, fold
 from kp_assistant.language.places import find_places
 from kp_assistant.models import Chunk
-from kp_assistant.registry.chunks import document_party, drafts, learn, segments, table_columns
+from kp_assistant.registry.chunks import (
+    document_party,
+    drafts,
+    learn,
+    places_of,
+    segments,
+    table_columns,
+)
 from kp_assistant.registry.extract import Pair, find_pairs
 from kp_assistant.registry.rules import TABLE_HEADER, partner_key, partner_name
 
@@ -195,7 +202,15 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
         key = (*record.key, c.source, sentence)
         if key not in records or records[key].about:
             records[key] = record
-    return list(records.values())
+    places = places_of((r.partner for r in records.values()), chunks)
+    return [r for r in records.values() if not _locates(r, places)]
+
+
+def _locates(r: Partnership, places: dict[str, set[str]]) -> bool:
+    """The partner is where another partner named in the same sentence lies ("Cau Giay, Hanoi")."""
+    named = fold(r.sentence)
+    return any(partner_key(r.partner) in where and name in named
+               for name, where in places.items() if name != partner_key(r.partner))
 
 
 class _Locator:
