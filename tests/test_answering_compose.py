@@ -210,6 +210,29 @@ def test_a_table_row_is_shown_with_its_header_and_a_header_with_its_rows() -> No
     assert passage(row) == f"{header} {rows[1]}"
 
 
+def test_a_row_of_a_table_without_markdown_is_shown_with_the_row_naming_its_columns() -> None:
+    from kp_assistant.answering.citing import passage
+    from kp_assistant.answering.evidence import Candidate
+    from kp_assistant.models import Chunk, Hit
+
+    lines = ["Fakta om vänorten:", "Uppgift | Värde", "Invånare | 12 500", "Anställda | 96",
+             "Näringar | fiske och turism"]
+    table = Chunk(id="rad-0000", source="v.pdf", page=2, title="V", heading="Fakta",
+                  text="\n".join(lines), doc_hash="h")
+
+    def shown(i: int) -> str:
+        return passage(Candidate(lines[i], Hit(table, 1.0), i, 0, 1.0, set()))
+
+    # a short row is shown with the header row, not with the next row
+    assert shown(3) == "Uppgift | Värde — Anställda | 96"
+    assert shown(1) == "Uppgift | Värde"
+    # a first row with numbers names no columns
+    numbers = Chunk(id="rad-0001", source="v.pdf", page=2, title="V", heading="Fakta",
+                    text="Invånare | 12 500\nAnställda | 96", doc_hash="h")
+    row = Candidate("Anställda | 96", Hit(numbers, 1.0), 1, 0, 1.0, set())
+    assert passage(row) == "Anställda | 96"
+
+
 HISTORY = """# Vara och Kisumu
 
 Vara kommun och Kisumu i Kenya har samarbetat länge.

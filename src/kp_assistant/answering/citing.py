@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from kp_assistant.documents.chunking import is_table_row
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Chunk, Citation, Hit
 
@@ -39,6 +40,8 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
         more = following(x.hit.chunk) if following is not None and \
             x.index + 2 >= len(lines) else []
         return _table_passage(x.sentence, [*lines, *more], x.index)
+    if is_table_row(x.sentence):  # "a | b", as HTML, Word and PDF tables are read
+        return _row_passage(x.sentence, lines, x.index)
     item = bool(_LIST_ITEM.match(x.sentence))
     lead = lead_in(lines, x.index) if item else None
     parts = [x.sentence] if lead is None else [lead, x.sentence]
@@ -96,6 +99,19 @@ def _table_passage(row: str, lines: Sequence[str], at: int) -> str:
         if _TABLE_RULE.match(lines[i]) and lines[i - 1].startswith("|"):
             return f"{lines[i - 1]} {row}"
     return row
+
+
+def _row_passage(row: str, lines: Sequence[str], at: int) -> str:
+    """A row of a table without Markdown's rule under its header: with the table's first row
+    when that names the columns (no number in it), and without the next row, which is
+    another matter."""
+    start = at
+    while start > 0 and is_table_row(lines[start - 1]):
+        start -= 1
+    header = lines[start]
+    if start == at or re.search(r"\d", header):
+        return row
+    return f"{header} — {row}"
 
 
 def _continuation(after: Sequence[str], *, lists_only: bool,
