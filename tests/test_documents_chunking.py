@@ -249,3 +249,32 @@ def test_table_rows_are_sentences_of_their_own() -> None:
         "| En lång rad i en tabell som fortsätter efter sextio tecken och mer | Hamnstad |",
         "| Skogsvik | Flodstaden |",
     ]
+
+
+@pytest.mark.parametrize(
+    ("head", "rows"),
+    [
+        (["| Kommun | Partner | Tema |", "|---|---|---|"],
+         [f"| Kommun {i} | Partnerstad {i} | vatten och avlopp i byarna |" for i in range(12)]),
+        (["Kommun | Partner | Tema"],
+         [f"Kommun {i} | Partnerstad {i} | vatten och avlopp i byarna" for i in range(12)]),
+    ],
+)
+def test_a_table_running_on_into_the_next_chunk_takes_its_header_along(
+        head: list[str], rows: list[str]) -> None:
+    text = "\n".join(["Tabellen visar samarbetena.", *head, *rows, "Efter tabellen."])
+    chunks = chunk_document(doc((1, text)), "t.md", "h", max_words=40)
+    assert len(chunks) >= 3
+    for c in chunks[1:]:
+        lines = c.text.split("\n")
+        if any(r in lines for r in rows):
+            assert lines[: len(head)] == head, c.text
+    # every row is in some chunk, the header in none more often than needed
+    assert all(any(r in c.text.split("\n") for c in chunks) for r in rows)
+
+
+def test_a_first_row_with_numbers_is_not_repeated_as_a_header() -> None:
+    rows = [f"Kommun {i} | {1000 + i} invånare | vatten och avlopp i byarna" for i in range(12)]
+    chunks = chunk_document(doc((1, "\n".join(rows))), "t.md", "h", max_words=40)
+    assert len(chunks) >= 3
+    assert sum(c.text.split("\n").count(rows[0]) for c in chunks) == 1

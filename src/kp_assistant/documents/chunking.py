@@ -208,14 +208,21 @@ def _pack(
     groups: list[list[str]] = []
     current: list[str] = []
     words = 0
+    head: list[str] = []  # the rows naming the columns of the table being packed, if any
+    previous = ""
     for sentence in sentences:
         n = len(sentence.split())
+        head = _table_head(head, previous, sentence)
+        previous = sentence
         if current and words + n > max_words:
             groups.append(current)
             current = current[-overlap:] if overlap else []
             # an overlap sentence that alone fills the chunk would repeat forever
             if sum(len(s.split()) for s in current) + n > max_words:
                 current = []
+            # a table that runs on into the next chunk takes the rows naming its columns along
+            if head and is_table_row(sentence) and head[0] not in current:
+                current = [*head, *current]
             words = sum(len(s.split()) for s in current)
         current.append(sentence)
         words += n
@@ -233,6 +240,18 @@ def _pack(
         )
         for i, group in enumerate(groups)
     ]
+
+
+def _table_head(head: list[str], previous: str, sentence: str) -> list[str]:
+    """The header of the table `sentence` belongs to, after `previous`: a table's first row
+    when a Markdown rule follows it or it holds no number, with the rule."""
+    if not is_table_row(sentence):
+        return []
+    if not is_table_row(previous):  # the table's first row
+        return [] if re.search(r"\d", sentence) else [sentence]
+    if previous == sentence or not re.fullmatch(r"\|[\s:|-]+\|?", sentence):
+        return head
+    return [previous, sentence]  # a Markdown header row and its rule
 
 
 def chunk_id(source: str, doc_hash: str, ordinal: int) -> str:
