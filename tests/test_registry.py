@@ -113,6 +113,10 @@ def test_a_table_reads_partners_only_from_a_column_named_for_them() -> None:
                 "Lunds kommun | Pune | Indien")
     assert [triple(r) for r in extract([chunk(partners)])] == [
         (("Kumla kommun",), "Kochi", "Indien"), (("Lunds kommun",), "Pune", "Indien")]
+    parties = ("Svensk part | Indisk part | Kanal\n"
+               "Kumla kommun | Kochi | ICLD-nätverket")
+    assert [triple(r) for r in extract([chunk(parties)]) if r.states] == [
+        (("Kumla kommun",), "Kochi", "Indien")]
 
 
 def test_the_city_a_partner_lies_in_is_no_partner_of_its_own() -> None:

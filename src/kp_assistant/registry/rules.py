@@ -92,10 +92,10 @@ TABLE_HEADER = re.compile(
 
 
 # A table column that holds the partners ("Partner", "Partnerkommun", "Turkiska kommuner",
-# "Partner city"); one about the Swedish side names that side ("Svensk kommun").
+# "Ukrainsk part", "Partner city"); one about the Swedish side names that side ("Svensk part").
 PARTNER_COLUMN = re.compile(
-    r"partner|kommun|stad|städer|city|cities|municipal|local government|district|county"
-    r"|counterpart|motpart|vänort|twin",
+    r"partner|\bpart(?:en|er|erna)?\b|kommun|stad|städer|city|cities|municipal"
+    r"|local government|district|county|counterpart|motpart|vänort|twin",
     re.I,
 )
 SWEDISH_COLUMN = re.compile(r"\b(?:svensk|swedish)", re.I)
