@@ -269,8 +269,21 @@ def test_a_table_running_on_into_the_next_chunk_takes_its_header_along(
         lines = c.text.split("\n")
         if any(r in lines for r in rows):
             assert lines[: len(head)] == head, c.text
-    # every row is in some chunk, the header in none more often than needed
+    # every row is in some chunk, and no chunk holds a line twice
     assert all(any(r in c.text.split("\n") for c in chunks) for r in rows)
+    assert all(len(set(c.text.split("\n"))) == len(c.text.split("\n")) for c in chunks)
+
+
+def test_a_table_starting_a_chunk_does_not_repeat_its_header() -> None:
+    prose = " ".join(f"Del {i} av samarbetet har pågått länge." for i in range(8))
+    head = ["| Kommun | Partner |", "|---|---|"]
+    rows = [f"| Kommun {i} | Partnerstad {i} |" for i in range(3)]
+    for cut in (30, 40, 44):  # the header row, its rule or a row opens the next chunk
+        chunks = chunk_document(doc((1, "\n".join([prose, *head, *rows]))), "t.md", "h",
+                                max_words=cut)
+        for c in chunks:
+            lines = c.text.split("\n")
+            assert len(set(lines)) == len(lines), (cut, c.text)
 
 
 def test_a_first_row_with_numbers_is_not_repeated_as_a_header() -> None:

@@ -221,8 +221,9 @@ def _pack(
             if sum(len(s.split()) for s in current) + n > max_words:
                 current = []
             # a table that runs on into the next chunk takes the rows naming its columns along
-            if head and is_table_row(sentence) and head[0] not in current:
-                current = [*head, *current]
+            if head and is_table_row(sentence) and sentence not in head \
+                    and head[0] not in current:
+                current = [*(h for h in head if h not in current), *current]
             words = sum(len(s.split()) for s in current)
         current.append(sentence)
         words += n

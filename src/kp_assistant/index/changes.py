@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Part of every document hash: bump it when reading or chunking changes, to re-index all.
-PIPELINE_VERSION = "5"
+PIPELINE_VERSION = "6"
 
 
 def file_hash(path: Path, chunk_words: int, overlap: int) -> str:
