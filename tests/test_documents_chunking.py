@@ -235,7 +235,7 @@ def test_heading_only_sections_make_no_chunks() -> None:
 def test_table_rows_are_sentences_of_their_own() -> None:
     text = ("Beslut i korthet:\n"
             "Storby | Projekt om avfall. Beviljat i maj | 1,2 miljoner kronor\n"
-            "Anställda | 96\n"
+            "Skolor | 14\n"
             "Näringar | fiske\n"
             "| Kommun | Partner |\n"
             "| En lång rad i en tabell som fortsätter efter sextio tecken och mer | Hamnstad |\n"
@@ -243,7 +243,7 @@ def test_table_rows_are_sentences_of_their_own() -> None:
     assert split_sentences(text) == [
         "Beslut i korthet:",
         "Storby | Projekt om avfall. Beviljat i maj | 1,2 miljoner kronor",
-        "Anställda | 96",  # no section heading, though short and capitalised
+        "Skolor | 14",  # no section heading, though short and capitalised
         "Näringar | fiske",
         "| Kommun | Partner |",
         "| En lång rad i en tabell som fortsätter efter sextio tecken och mer | Hamnstad |",

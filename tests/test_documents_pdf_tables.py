@@ -55,7 +55,7 @@ def test_label_and_value_table_with_centred_labels(tmp_path: Path) -> None:
         (300, y - 2 * PITCH, "fiske, skogsbruk och turism längs"),
         (LEFT, y - 2.5 * PITCH, "Näringar"),
         (300, y - 3 * PITCH, "kusten och i skärgården"),
-        (LEFT, y - 4 * PITCH, "Anställda"), (300, y - 4 * PITCH, "96"),
+        (LEFT, y - 4 * PITCH, "Skolor"), (300, y - 4 * PITCH, "14"),
         *prose(y - 6 * PITCH, "Kommunen har en hamn och en folkhögskola."),
     ]
     lines = page_lines(write_pdf(tmp_path / "fakta.pdf", pieces))
@@ -64,7 +64,7 @@ def test_label_and_value_table_with_centred_labels(tmp_path: Path) -> None:
         "Uppgift | Värde",
         "Invånare | omkring 12 500",
         "Näringar | fiske, skogsbruk och turism längs kusten och i skärgården",
-        "Anställda | 96",
+        "Skolor | 14",
         "Kommunen har en hamn och en folkhögskola.",
     ]
 

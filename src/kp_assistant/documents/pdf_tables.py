@@ -1,6 +1,6 @@
 """Tables in a PDF's text layer, one row per line ("cell | cell") as the HTML and Word readers
 write them. pypdf reads a table cell by cell, each wrapped line on its own, so a row comes
-apart ("Anställda" and "108" on two lines; a centred label between the two lines of the cell
+apart ("Invånare" and "12 500" on two lines; a centred label between the two lines of the cell
 beside it). The positions of the text keep what the reading order loses: columns, and which
 lines stand side by side (`_rows` says how rows are found). The lines pypdf read for a table
 are replaced by its rows; when the table's text cannot be found in them, the page keeps
@@ -225,7 +225,7 @@ def _joined(rows: list[list[list[tuple[float, str]]]],
     apart (most of them more than a line's distance from the next), two rows a line apart
     are one. Where they do not, a row of single lines a line below another continues it when
     every cell of it does: it starts in lower case, or the cell above ends in a comma or a
-    dash ("Lund – Francistown," over "MR-nätverket")."""
+    dash ("Storby – Hamnstad," over "skolprojektet")."""
     spans = [(max(ys), min(ys)) for ys in ([y for cell in row for y, _ in cell] for row in rows)]
     gaps = [low - high for (_, low), (high, _) in pairwise(spans)]
     padded = bool(gaps) and statistics.median(gaps) > 1.1 * pitch

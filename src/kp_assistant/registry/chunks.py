@@ -159,9 +159,9 @@ def _other_partner(text: str, pair: Pair, known: Known) -> bool:
 
 
 def places_of(partners: Iterable[str], chunks: Iterable[Chunk]) -> dict[str, set[str]]:
-    """Partner key -> keys of the places the documents say it lies in: "Cau Giay-distriktet i
-    Hanoi" places Cau Giay in Hanoi. Such a place named beside its partner ("Cau Giay,
-    Hanoi") locates it; it is no partner of its own."""
+    """Partner key -> keys of the places the documents say it lies in: "stadsdelen Kadıköy i
+    Istanbul" places Kadıköy in Istanbul. Such a place named beside its partner ("Kadıköy,
+    Istanbul") locates it; it is no partner of its own."""
     names = sorted({partner_name(p) for p in partners if partner_name(p)}, key=len, reverse=True)
     if not names:
         return {}

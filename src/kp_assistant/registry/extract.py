@@ -263,7 +263,7 @@ def find_pairs(text: str, known: Known | None = None, header: bool = False,
     without naming the party ("kommunen samarbetar sedan länge med Serowe i Botswana").
     `columns`: the header cells of the table the text is a row of, when it has one; a
     partner is then read only from a column the header calls one ("Partner", "Turkiska
-    kommuner"), not from "Typ av ansökan"."""
+    kommuner"), not from "Typ av stöd"."""
     if ("|" in text or header) and (rows := _table_pairs(text, header, columns)):
         return rows
     out: list[Pair] = []

@@ -207,7 +207,8 @@ def extract(chunks: Sequence[Chunk], embedder: Embedder | None = None) -> list[P
 
 
 def _locates(r: Partnership, places: dict[str, set[str]]) -> bool:
-    """The partner is where another partner named in the same sentence lies ("Cau Giay, Hanoi")."""
+    """The partner is where another partner named in the same sentence lies ("Kadıköy,
+    Istanbul")."""
     named = fold(r.sentence)
     return any(partner_key(r.partner) in where and name in named
                for name, where in places.items() if name != partner_key(r.partner))

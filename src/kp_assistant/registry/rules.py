@@ -91,8 +91,8 @@ TABLE_HEADER = re.compile(
 )
 
 
-# A table column that holds the partners ("Partner", "Partnerkommun", "Turkiska kommuner",
-# "Ukrainsk part", "Partner city"); one about the Swedish side names that side ("Svensk part").
+# A table column that holds the partners ("Partner", "Partnerkommun", "Kenyanska kommuner",
+# "Indisk part", "Partner city"); one about the Swedish side names that side ("Svensk part").
 PARTNER_COLUMN = re.compile(
     r"partner|\bpart(?:en|er|erna)?\b|kommun|stad|städer|city|cities|municipal"
     r"|local government|district|county|counterpart|motpart|vänort|twin",
