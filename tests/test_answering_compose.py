@@ -225,7 +225,13 @@ def test_a_row_of_a_table_without_markdown_is_shown_with_the_row_naming_its_colu
 
     # a short row is shown with the header row, not with the next row
     assert shown(3) == "Uppgift | Värde — Skolor | 14"
-    assert shown(1) == "Uppgift | Värde"
+    # the row naming the columns is shown with the rows under it, also after a short caption
+    rows = "Invånare | 12 500 / Skolor | 14 / Näringar | fiske och turism"
+    assert shown(1) == f"Uppgift | Värde — {rows}"
+    caption = Chunk(id="rad-0002", source="v.pdf", page=2, title="V", heading="Fakta",
+                    text="\n".join(["Vänorten i siffror", *lines[1:]]), doc_hash="h")
+    short = Candidate("Vänorten i siffror", Hit(caption, 1.0), 0, 0, 1.0, set())
+    assert passage(short) == f"Vänorten i siffror Uppgift | Värde — {rows}"
     # a first row with numbers names no columns
     numbers = Chunk(id="rad-0001", source="v.pdf", page=2, title="V", heading="Fakta",
                     text="Invånare | 12 500\nSkolor | 14", doc_hash="h")

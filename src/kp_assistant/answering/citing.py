@@ -41,7 +41,9 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
             x.index + 2 >= len(lines) else []
         return _table_passage(x.sentence, [*lines, *more], x.index)
     if is_table_row(x.sentence):  # "a | b", as HTML, Word and PDF tables are read
-        return _row_passage(x.sentence, lines, x.index)
+        more = following(x.hit.chunk) if following is not None and \
+            x.index + 1 >= len(lines) else []
+        return _row_passage(x.sentence, [*lines, *more], x.index)
     item = bool(_LIST_ITEM.match(x.sentence))
     lead = lead_in(lines, x.index) if item else None
     parts = [x.sentence] if lead is None else [lead, x.sentence]
@@ -58,7 +60,8 @@ def passage(x: Candidate, following: Callable[[Chunk], Sequence[str]] | None = N
                                    kind=_marker(x.sentence) if item else None))
     elif after and not after[0].startswith("#") and not after[0].rstrip().endswith("?") and (
             needs_next or _REFERS_BACK.match(after[0])):  # the next question is another matter
-        parts.append(after[0])
+        # a caption over a table: the row naming its columns comes with rows under it
+        parts.append(_row_passage(after[0], after, 0) if is_table_row(after[0]) else after[0])
         if after[0].rstrip().endswith(":"):  # the next line announces a list: show it too
             rest = after[1:]
             if following is not None and not read_on and len(rest) < MAX_LIST_LINES:
@@ -102,16 +105,26 @@ def _table_passage(row: str, lines: Sequence[str], at: int) -> str:
 
 
 def _row_passage(row: str, lines: Sequence[str], at: int) -> str:
-    """A row of a table without Markdown's rule under its header: with the table's first row
-    when that names the columns (no number in it), and without the next row, which is
-    another matter."""
+    """A row of a table without Markdown's rule under its header: a body row with the
+    table's first row when that names the columns (no number in it), not with the next row,
+    which is another matter; the row naming the columns with the rows under it (within the
+    limits above), as a Markdown header row is shown."""
     start = at
     while start > 0 and is_table_row(lines[start - 1]):
         start -= 1
     header = lines[start]
-    if start == at or re.search(r"\d", header):
+    if re.search(r"\d", header):
         return row
-    return f"{header} — {row}"
+    if start < at:
+        return f"{header} — {row}"
+    rows: list[str] = []
+    # the next chunk of a table opens with its header again
+    for ln in [ln for ln in lines[at + 1 :] if ln != row][:MAX_LIST_LINES]:
+        if not is_table_row(ln) or (
+                rows and len(row) + sum(map(len, rows)) + len(ln) > MAX_TAIL_CHARS):
+            break
+        rows.append(ln)
+    return f"{row} — {' / '.join(rows)}" if rows else row
 
 
 def _continuation(after: Sequence[str], *, lists_only: bool,
