@@ -192,9 +192,10 @@ def _rows(block: Sequence[Sequence[Fragment]], anchors: Sequence[float]) -> list
         return []
     cols = _by_column(block, columns)
     pitch = _pitch(block, columns)
-    readings = {tuple(tuple(cell) for cell in reading)
-                for col in cols if len(col) >= MIN_ROWS
-                for reading in ([[line] for line in col], _cells(col, pitch))}
+    # in a fixed order (not a set's): of readings that fit alike, the first one wins
+    readings = dict.fromkeys(tuple(tuple(cell) for cell in reading)
+                             for col in cols if len(col) >= MIN_ROWS
+                             for reading in ([[line] for line in col], _cells(col, pitch)))
     tried = []
     for ref in readings:
         if len(ref) < MIN_ROWS:
