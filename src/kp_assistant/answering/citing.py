@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from kp_assistant.documents.chunking import is_table_row
+from kp_assistant.documents.chunking import is_table_row, names_columns
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Chunk, Citation, Hit
 
@@ -113,7 +113,7 @@ def _row_passage(row: str, lines: Sequence[str], at: int) -> str:
     while start > 0 and is_table_row(lines[start - 1]):
         start -= 1
     header = lines[start]
-    if re.search(r"\d", header):
+    if not names_columns(header):
         return row
     if start < at:
         return f"{header} — {row}"

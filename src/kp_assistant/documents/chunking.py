@@ -77,6 +77,11 @@ def is_table_row(line: str) -> bool:
     return _TABLE_ROW.search(line) is not None
 
 
+def names_columns(row: str) -> bool:
+    """Whether a table's first row names its columns rather than holding data: no number."""
+    return not re.search(r"\d", row)
+
+
 def _continues(previous: str, line: str) -> bool:
     """Whether `line` is the wrapped rest of `previous` rather than a new paragraph."""
     if re.search(r"[.!?:;]['\")\]]*$", previous) or _LABEL.match(line) or _LABEL.match(previous):
@@ -249,7 +254,7 @@ def _table_head(head: list[str], previous: str, sentence: str) -> list[str]:
     if not is_table_row(sentence):
         return []
     if not is_table_row(previous):  # the table's first row
-        return [] if re.search(r"\d", sentence) else [sentence]
+        return [sentence] if names_columns(sentence) else []
     if previous == sentence or not re.fullmatch(r"\|[\s:|-]+\|?", sentence):
         return head
     return [previous, sentence]  # a Markdown header row and its rule

@@ -131,7 +131,7 @@ def _blocks(lines: list[list[Fragment]], anchors: Sequence[float]) -> list[list[
         if first == last:
             continue
         columns = _columns(lines[first : last + 1], anchors)
-        pitch = _pitch(lines[first : last + 1], columns)
+        pitch = _pitch(_by_column(lines[first : last + 1], columns))
         size = statistics.median(f.size for line in lines[first : last + 1] for f in line)
         while first > 0 and _continues(lines[first - 1], lines[first], columns, pitch, size):
             first -= 1
@@ -169,9 +169,9 @@ def _by_column(block: Sequence[Sequence[Fragment]],
     return cols
 
 
-def _pitch(block: Sequence[Sequence[Fragment]], columns: Sequence[float]) -> float:
+def _pitch(cols: Sequence[Sequence[tuple[float, str]]]) -> float:
     """The distance of two lines of text in one column: the smallest there is."""
-    gaps = [a[0] - b[0] for col in _by_column(block, columns) for a, b in pairwise(col)]
+    gaps = [a[0] - b[0] for col in cols for a, b in pairwise(col)]
     return min((g for g in gaps if g > 0), default=1.0)
 
 
@@ -191,7 +191,7 @@ def _rows(block: Sequence[Sequence[Fragment]], anchors: Sequence[float]) -> list
     if len(columns) < 2 or len(columns) > MAX_COLUMNS:
         return []
     cols = _by_column(block, columns)
-    pitch = _pitch(block, columns)
+    pitch = _pitch(cols)
     # in a fixed order (not a set's): of readings that fit alike, the first one wins
     readings = dict.fromkeys(tuple(tuple(cell) for cell in reading)
                              for col in cols if len(col) >= MIN_ROWS

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from kp_assistant.documents.chunking import is_table_row
+from kp_assistant.documents.chunking import is_table_row, names_columns
 from kp_assistant.language.places import find_places
 from kp_assistant.models import Chunk
 from kp_assistant.registry.extract import Known, Pair, find_pairs, parties_in
@@ -61,7 +61,7 @@ def table_columns(text: str) -> list[list[str]]:
 
 
 def _header_cells(row: str) -> list[str]:
-    if re.search(r"\d", row) or find_places(row, {"kommun", "region"}):
+    if not names_columns(row) or find_places(row, {"kommun", "region"}):
         return []
     return [cell.strip() for cell in row.strip().strip("|").split("|")]
 
