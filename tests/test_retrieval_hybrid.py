@@ -12,7 +12,7 @@ from kp_assistant.assistant import Assistant
 from kp_assistant.embedding import HashingEmbedder
 from kp_assistant.index.store import Store
 from kp_assistant.models import Chunk
-from kp_assistant.retrieval.hybrid import Retriever, rrf
+from kp_assistant.retrieval.hybrid import Retriever, rrf, widened
 from kp_assistant.settings import Settings
 
 # -- rrf ----------------------------------------------------------------------------------
@@ -80,6 +80,23 @@ def test_rrf_empty() -> None:
     assert rrf({"dense": [], "keyword": []}) == []
 
 
+# -- more documents after the first k -------------------------------------------------------
+
+
+def test_widened_adds_the_best_chunk_of_documents_the_first_k_lack() -> None:
+    fused = [("a-0000", 0.9), ("a-0001", 0.8), ("a-0002", 0.7), ("b-0003", 0.6),
+             ("a-0003", 0.5), ("b-0001", 0.4), ("c-0000", 0.3), ("d-0000", 0.2)]
+    # the first two are from document a; b and c come in by their best chunk only
+    assert widened(fused, 2, 2, depth=30) == [("a-0000", 0.9), ("a-0001", 0.8),
+                                              ("b-0003", 0.6), ("c-0000", 0.3)]
+    assert widened(fused, 2, 0, depth=30) == fused[:2]
+    # only ranks above the depth count: d is the eighth
+    assert [cid for cid, _ in widened(fused, 2, 5, depth=7)] == [
+        "a-0000", "a-0001", "b-0003", "c-0000"]
+    # a document among the first k is not added again
+    assert widened(fused, 4, 1, depth=30)[-1] == ("c-0000", 0.3)
+
+
 # -- Retriever on a small index -------------------------------------------------------------
 
 
@@ -118,6 +135,20 @@ def test_hits_carry_scores_in_fused_order(indexed: Store) -> None:
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert len({h.chunk.id for h in hits}) == len(hits)
     assert hits[0].chunk.source == "kalix_masaka.md"
+
+
+def test_more_documents_reach_past_a_document_that_fills_the_first_k(indexed: Store) -> None:
+    r = retriever(indexed, keyword_weight=0)
+    ranked = r.search("plast och avfall i Masaka", k=30)
+    k = 1 + next(i for i, h in enumerate(ranked) if h.chunk.source != ranked[0].chunk.source)
+    first = {h.chunk.source for h in ranked[:k - 1]}
+    hits = r.search("plast och avfall i Masaka", k=k - 1, more_documents=3)
+    assert [h.chunk.id for h in hits[:k - 1]] == [h.chunk.id for h in ranked[:k - 1]]
+    extra = hits[k - 1:]
+    assert extra and len(extra) <= 3
+    assert extra[0].chunk.id == ranked[k - 1].chunk.id  # the next document's best chunk
+    sources = [h.chunk.source for h in extra]
+    assert len(set(sources)) == len(sources) and not first & set(sources)
 
 
 def test_keyword_only_retrieval(indexed: Store) -> None:

@@ -231,7 +231,7 @@ class Assistant:
         # a list must be complete, so it looks further down the ranking
         k = self.settings.top_k * (3 if q.wants_list else 1)
         hits = retriever.search(q.text, k, keyword_query=expand_query(q), vector=vector,
-                                lang=q.lang)
+                                lang=q.lang, more_documents=self.settings.more_documents)
         qvec = retriever.last_vector
         if len(set(q.years)) > 1:
             hits = per_year(retriever, q.years, q.text, hits, k, q.lang)

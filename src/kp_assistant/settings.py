@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     keyword_weight: float = Field(1.0, ge=0, description="Weight of keyword results in fusion.")
     rrf_k: int = Field(60, ge=1, description="Rank constant of reciprocal rank fusion.")
     top_k: int = Field(12, ge=1, description="Passages passed to the answer step.")
+    more_documents: int = Field(
+        4, ge=0, description="Besides the top_k passages, the best passage of up to this many "
+        "further documents among the first 30 of the ranking, so that a document ranked just "
+        "below the cut (a long one can fill it) still reaches the answer step.",
+    )
 
     thesaurus: str = Field(
         "/usr/share/mythes/th_sv_SE_v2.dat",

@@ -263,3 +263,8 @@ def _table_head(head: list[str], previous: str, sentence: str) -> list[str]:
 def chunk_id(source: str, doc_hash: str, ordinal: int) -> str:
     digest = hashlib.sha1(f"{source}\0{doc_hash}".encode()).hexdigest()[:16]
     return f"{digest}-{ordinal:04d}"
+
+
+def document_of(chunk_id: str) -> str:
+    """The part of a chunk's id that all chunks of its document (as read) share."""
+    return chunk_id.rsplit("-", 1)[0]

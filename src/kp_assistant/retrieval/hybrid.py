@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from kp_assistant.documents.chunking import document_of
 from kp_assistant.embedding import Embedder
 from kp_assistant.index.store import Store
 from kp_assistant.models import Chunk, Hit
@@ -43,12 +44,15 @@ class Retriever:
         self.last_vector: np.ndarray | None = None  # the query's vector, for the answer step
 
     def search(self, query: str, k: int = 8, *, keyword_query: str | None = None,
-               vector: np.ndarray | None = None, lang: str | None = None) -> list[Hit]:
+               vector: np.ndarray | None = None, lang: str | None = None,
+               more_documents: int = 0) -> list[Hit]:
         """The k best chunks. `keyword_query` may add words (translations) for bm25 only;
         `vector` is the query's vector when the caller has it already; `lang` the query's
         language: a passage in another language that only the dense half found counts in
         the keyword half at its dense rank, for bm25 cannot match words across languages
-        and its silence says nothing about such a passage."""
+        and its silence says nothing about such a passage. `more_documents`: after the k,
+        the best chunk of up to that many documents none of the k comes from (see
+        `widened`)."""
         dense: list[tuple[str, float]] = []
         if self.weights["dense"] > 0:
             if vector is None:
@@ -70,7 +74,7 @@ class Retriever:
                 w = self.weights["keyword"]
                 fused = sorted(((cid, s + (w / (self.rrf_k + blind[cid]) if cid in blind else 0))
                                 for cid, s in fused), key=lambda kv: -kv[1])
-            fused = fused[:k]
+            fused = widened(fused, k, more_documents, self.depth)
             # only the texts of the chunks that made it are read
             wanted = [cid for cid, _ in fused if cid not in chunks]
             chunks.update({c.id: c for c in self.store.get(wanted)})
@@ -112,6 +116,28 @@ class Retriever:
         chunks.update({c.id: c for c in self.store.get(list(ranks))})
         return {cid: rank for cid, rank in ranks.items()
                 if cid in chunks and self.language_of(chunks[cid]) != lang}
+
+
+def widened(fused: Sequence[tuple[str, float]], k: int, more_documents: int,
+            depth: int) -> list[tuple[str, float]]:
+    """The first k of a fused ranking, then the best chunk of each of up to `more_documents`
+    further documents, from the ranks above `depth`.
+
+    A long document can fill the first k with its chunks, so that a second document stating
+    the same thing, or the next item of a list asked for, ranks just below the cut; it reaches
+    the answer step by its best chunk alone, at its own rank.
+    """
+    head = list(fused[:k])
+    if more_documents <= 0:
+        return head
+    seen = {document_of(cid) for cid, _ in head}
+    for cid, score in fused[k:max(k, depth)]:
+        if len(head) >= k + more_documents:
+            break
+        if document_of(cid) not in seen:
+            seen.add(document_of(cid))
+            head.append((cid, score))
+    return head
 
 
 def per_year(retriever: Retriever, years: Sequence[str], text: str, hits: list[Hit],
