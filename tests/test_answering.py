@@ -136,6 +136,23 @@ def test_yes_no_questions(text: str, yes_no: bool) -> None:
         assert q.wants == "any"  # answered by a rule or a statement, not by an amount
 
 
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        # a hedge only shapes the question: "omkring 40 000" answers it as well as "ungefär"
+        ("Ungefär hur många anställda har Masaka?", ["anställd", "masak"]),
+        ("Cirka hur mycket fick Kalix?", ["kalix"]),
+        ("När skrev Arvika under sitt avtal?", ["arvik", "skrev", "avtal"]),
+        # the index's English stop list has 33 words; auxiliaries and pronouns are no topic
+        ("Which projects were approved and what has the region changed since?",
+         ["project", "approved", "region", "changed"]),
+        ("Who leads its youth council?", ["lead", "youth", "council"]),
+    ],
+)
+def test_function_words_are_no_terms(text: str, terms: list[str]) -> None:
+    assert sorted(Question.parse(text).terms) == sorted(terms)
+
+
 def test_a_name_compounded_with_a_noun_is_the_name() -> None:
     q = Question.parse("Hur många elever har Shikabeta-skolan i Bosnien-Hercegovina?")
     assert q.entities == ["shikabeta", "bosnien-hercegovina"]

@@ -158,11 +158,21 @@ QUESTION_WORDS = frozenset(
     tokenize(
         "hur mycket många vad vilka vilken vilket när var vem vems varför finns fanns kan får fick "
         "måste ska skulle gör gjorde göra stor stort stora länge enligt underlaget dokumenten "
-        "dokumentet stämmer "
+        "dokumentet stämmer ungefär cirka omkring "
         "fortfarande gäller idag dag vår vårt våra vi oss olika förekommer förekomma nämns "
     "omnämns "
         "which what how long many much who whom whose when where why does did do can could should "
-        "according documents document there any our we us"
+        "according documents document there any our we us approximately roughly"
+    )
+    # function words the index's stop lists lack (its English one has 33 words): pronouns,
+    # auxiliaries, prepositions, which say nothing of a topic
+    + tokenize(
+        "sitt "
+        "am were been being has had having does doing would shall might must could "
+        "should he him his she her hers its our ours your yours my me mine you them those these "
+        "who whom whose from about above below after before again against all both each few "
+        "some only own so than too very just also over between through during without "
+        "within upon onto off out up down yet nor because while until since ever"
     )
 )
 
