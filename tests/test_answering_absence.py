@@ -114,3 +114,36 @@ def test_the_refusal_quotes_where_the_documents_say_the_fact_is_missing(tmp_path
     # what the report does say is still answered
     topic = assistant.ask("Vad samarbetar Vara och Kisumu om?")
     assert topic.grounded and "dricksvatten" in topic.text, topic.text
+
+
+def test_an_answer_that_would_quote_the_gap_says_the_fact_is_not_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The passage saying the date is not given ranks below the first three, yet the answer
+    would quote it: then the documents' own word that it is missing is the answer."""
+    from kp_assistant.answering.compose import Composer
+    from kp_assistant.answering.evidence import FEATURES
+
+    text = ("Tibro och Gulu skrev under avtalet efter ett års förberedelser.\n"
+            "När avtalet skrevs under deltog politiker från Tibro och Gulu.\n"
+            "Avtalet mellan Tibro och Gulu gäller lärarutbyte och elevråd.\n"
+            "Tibro och Gulu firade avtalet med en konferens.\n"
+            "I nyhetsbrevet om konferensen anges inte datumet.")
+    q = Question.parse("Vilket datum skrev Tibro och Gulu under sitt avtal?")
+    ranked = []
+    for i, (score, matched) in enumerate([
+        (0.9, {"tibro", "gulu", "skrev", "avtal"}), (0.85, {"tibro", "gulu", "skrev", "avtal"}),
+        (0.8, {"tibro", "gulu", "avtal"}), (0.75, {"tibro", "gulu", "avtal"}),
+        (0.7, {"datum"}),
+    ]):
+        c = candidate(text, line=i, title="Tibro och Gulu")
+        c.score, c.matched, c.features = score, matched, [0.0] * len(FEATURES)
+        ranked.append(c)
+    composer = Composer({}, 1)
+    monkeypatch.setattr(composer, "rank", lambda *_: ({t: 1.0 for t in q.terms}, ranked, []))
+    monkeypatch.setattr(composer, "refusal_probability", lambda _: 0.0)
+    assert stated_absent(q, ranked) is None  # not among the first three
+    answer = composer.compose(q, [ranked[0].hit])
+    assert answer.grounded is False
+    assert answer.text.startswith("Dokumenten ger inte den uppgiften"), answer.text
+    assert "anges inte datumet" in answer.text

@@ -71,7 +71,8 @@ class Absence:
     clause: str
 
 
-def stated_absent(q: Question, ranked: Sequence[Candidate]) -> Absence | None:
+def stated_absent(q: Question, ranked: Sequence[Candidate],
+                  within: int = WITHIN) -> Absence | None:
     """The best of the first candidates that says the asked kind of fact is missing for the
     question's names, if any. Questions without names, lists and yes/no questions are left
     alone: what is missing must be missing for something."""
@@ -79,7 +80,7 @@ def stated_absent(q: Question, ranked: Sequence[Candidate]) -> Absence | None:
     names = [e for e in q.entities if e not in GENERIC_NAMES]
     if kind is None or not names or q.wants_list or q.yes_no:
         return None
-    for c in ranked[:WITHIN]:
+    for c in ranked[:within]:
         clause = _absent_clause(c, kind)
         if clause is not None and _about(c, clause, names):
             return Absence(c, clause)

@@ -45,7 +45,7 @@ from kp_assistant.answering.refusal import FEATURES as REFUSAL_FEATURES
 from kp_assistant.answering.refusal import no_typed_fact, refusal_features
 from kp_assistant.answering.rules import CountryList, country_rule_answer
 from kp_assistant.answering.sentences import SentenceVectors
-from kp_assistant.answering.types import DATE, type_fit
+from kp_assistant.answering.types import dates_in, type_fit
 from kp_assistant.answering.verify import is_instruction
 from kp_assistant.embedding.engines import similarity_scale
 from kp_assistant.index.keyword import tokenize
@@ -171,6 +171,8 @@ class Composer:
         chosen = _dated(q, self._select(q, scored, weights))
         if not chosen:
             return self._refuse(q, hits)
+        if (absent := stated_absent(q, chosen, len(chosen))) is not None:
+            return not_given(q, absent, hits)  # the answer itself would say it is not given
         return self._sentence_answer(q, chosen, scored, hits)
 
     def named_together(self, q: Question, hits: Sequence[Hit], qvec: NDArray[np.float32] | None,
@@ -227,7 +229,7 @@ class Composer:
             new_year = (multi_year and not years <= dated
                         and (q.wants == "any" or type_fit(q, x.sentence) > 0))
             # a date counts only in a passage about what was asked (its names, if any)
-            dates = _dates(x.sentence) if q.over_time and not x.features[_NAMES_MISSING] \
+            dates = dates_in(x.sentence) if q.over_time and not x.features[_NAMES_MISSING] \
                 else set()
             new_date = bool(dates - when)
             # a weaker sentence still counts when it is the only one about an asked year,
@@ -323,10 +325,6 @@ def _further(citations: Sequence[Citation], scored: Sequence[Candidate],
         sources.add(h.chunk.source)
         out.append(hit_citation(len(citations) + len(out) + 1, h, quote=best.sentence))
     return out
-
-
-def _dates(sentence: str) -> set[str]:
-    return {m.group(0).lower() for m in DATE.finditer(sentence)}
 
 
 def _in_time_order(chosen: Sequence[Candidate]) -> list[Candidate]:

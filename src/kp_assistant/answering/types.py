@@ -54,6 +54,10 @@ _LABEL = re.compile(r"^[\s*•–-]*\**([^:|*\n]{2,40}?)\**\s*[:|]\s*\**\s*\S")
 MIN_HEAD = 4  # letters of a compound's last part, for it to count alone
 
 
+def dates_in(sentence: str) -> set[str]:
+    return {m.group(0).lower() for m in DATE.finditer(sentence)}
+
+
 def type_fit(q: Question, sentence: str) -> float:
     """1.0 when the sentence holds the kind of fact the question asks for, or is a labelled
     line whose label is what the question asks about (the value answers it, whatever kind of
