@@ -11,7 +11,7 @@ import pytest
 
 from conftest import DEV_CORPUS, need_shared
 from kp_assistant.answering.question import Question
-from kp_assistant.answering.synonyms import bridged
+from kp_assistant.answering.synonyms import bridged, search_with_synonyms
 from kp_assistant.assistant import Assistant
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.language import thesaurus
@@ -95,6 +95,37 @@ def test_a_missing_word_takes_the_synonyms_the_documents_use_more() -> None:
     assert bridged(q, [], df, th) is q
     english = replace(q, lang="en")  # the thesaurus is Swedish
     assert bridged(english, ["anställd"], df, th) is english
+
+
+def test_a_word_only_a_further_document_holds_is_still_missing() -> None:
+    """The passages of further documents (`Hit.further`) do not decide what is missing: a word
+    one of them uses, perhaps in another sense, still sends the search to its synonyms."""
+    from kp_assistant.models import Chunk, Hit
+
+    def hit(cid: str, text: str, further: bool) -> Hit:
+        return Hit(Chunk(id=cid, source=f"{cid}.md", page=None, title="", heading="",
+                         text=text, doc_hash="h"), 1.0, further=further)
+
+    th = Thesaurus("own", parse(OWN.encode("iso-8859-1")))
+    first = [hit("a-0000", "ICLD har sitt kontor i Visby.", False),
+             hit("b-0000", "En anställd på ett annat projekt berättar.", True)]
+    found = [hit("c-0000", "ICLD har 25 medarbetare.", False)]
+    asked = []
+
+    def search(q: Question, vector: object = None) -> tuple[list[Hit], object]:
+        asked.append(q)
+        return (found if len(asked) > 1 else first), "vector"
+
+    q = Question.parse("Hur många anställda har ICLD?")
+    read, hits, _ = search_with_synonyms(q, search, {"medarbet": 3, "anställd": 1},
+                                         lambda: th)
+    assert len(asked) == 2 and read is not q
+    assert [h.chunk.id for h in hits] == ["c-0000", "a-0000", "b-0000"]
+    # the same further passage among the first ones: the word is there, no second search
+    asked.clear()
+    first[1] = replace(first[1], further=False)
+    assert search_with_synonyms(q, search, {"medarbet": 3}, lambda: th)[0] is q
+    assert len(asked) == 1
 
 
 def test_synonyms_are_looked_up_by_the_word_as_written() -> None:

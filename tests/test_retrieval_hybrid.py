@@ -146,6 +146,7 @@ def test_more_documents_reach_past_a_document_that_fills_the_first_k(indexed: St
     assert [h.chunk.id for h in hits[:k - 1]] == [h.chunk.id for h in ranked[:k - 1]]
     extra = hits[k - 1:]
     assert extra and len(extra) <= 3
+    assert all(h.further for h in extra) and not any(h.further for h in hits[:k - 1])
     assert extra[0].chunk.id == ranked[k - 1].chunk.id  # the next document's best chunk
     sources = [h.chunk.source for h in extra]
     assert len(set(sources)) == len(sources) and not first & set(sources)

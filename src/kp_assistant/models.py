@@ -57,6 +57,7 @@ class Hit:
     dense_rank: int | None = None
     keyword_rank: int | None = None
     dense_score: float | None = None
+    further: bool = False  # past the first k: the best chunk of a further document
 
 
 @dataclass(frozen=True)

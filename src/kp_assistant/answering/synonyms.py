@@ -25,7 +25,10 @@ def search_with_synonyms(q: Question, search: Search, df: Mapping[str, int],
     `thesaurus` is called only when a word is missing (reading it takes a third of a second,
     once)."""
     hits, qvec = search(q)
-    text = " ".join(f"{h.chunk.title} {h.chunk.heading} {h.chunk.text}" for h in hits)
+    # a word is missing when the first passages lack it; those of further documents
+    # (`Hit.further`) are where it may turn up in another sense
+    text = " ".join(f"{h.chunk.title} {h.chunk.heading} {h.chunk.text}" for h in hits
+                    if not h.further)
     missing = sorted(set(q.terms) - q.matched(tokenize(text)))
     if not missing or q.lang != "sv":
         return q, hits, qvec

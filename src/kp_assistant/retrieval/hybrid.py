@@ -74,6 +74,7 @@ class Retriever:
                 w = self.weights["keyword"]
                 fused = sorted(((cid, s + (w / (self.rrf_k + blind[cid]) if cid in blind else 0))
                                 for cid, s in fused), key=lambda kv: -kv[1])
+            first = {cid for cid, _ in fused[:k]}
             fused = widened(fused, k, more_documents, self.depth)
             # only the texts of the chunks that made it are read
             wanted = [cid for cid, _ in fused if cid not in chunks]
@@ -93,6 +94,7 @@ class Retriever:
                 dense_rank=dense_rank[cid][0] if cid in dense_rank else None,
                 keyword_rank=keyword_rank.get(cid),
                 dense_score=dense_rank[cid][1] if cid in dense_rank else None,
+                further=cid not in first,
             )
             for cid, score in fused
             if cid in chunks
