@@ -362,3 +362,25 @@ def test_the_meaning_of_evidence_in_the_other_language_is_a_refusal_feature_of_i
     same = refusal_features(q, [best(0.8, False)], [], {}, set(q.terms))
     assert other[at] == 0.8 and same[at] == 0.0
     assert other[REFUSAL.index("best_dense")] == same[REFUSAL.index("best_dense")] == 0.8
+
+
+def test_coverage_counts_beside_the_best_coverage_of_the_question() -> None:
+    """The share of the question a sentence covers is also read against the best share any
+    candidate of the same question reaches."""
+    from kp_assistant.answering.evidence import FEATURES, candidates, featurise
+    from kp_assistant.answering.question import Question
+    from kp_assistant.models import Chunk, Hit
+
+    chunk = Chunk(id="doc-0000", source="tibro.md", page=None, title="", heading="",
+                  text="Tibro och Gulu arbetar med skolor.\nTibro har en ny skola.\n"
+                       "Gulu ligger i Uganda nära gränsen.", doc_hash="h")
+    q = Question.parse("Vilka skolor arbetar Tibro och Gulu med?")
+    weights = {t: 1.0 for t in q.terms}
+    cands = candidates(q, [Hit(chunk, 1.0)], weights)
+    featurise(q, cands, weights, None, {})
+    share = {c.sentence: c.features[FEATURES.index("coverage_share")] for c in cands}
+    best = max(c.coverage for c in cands)
+    assert best > 0 and share["Tibro och Gulu arbetar med skolor."] == 1.0
+    for c in cands:
+        assert share[c.sentence] == pytest.approx(c.coverage / best)
+    assert 0 < share["Tibro har en ny skola."] < 1.0

@@ -32,6 +32,7 @@ FEATURES = (
     "dense", "dense_context", "coverage", "heading_coverage", "neighbour_coverage",
     "names_missing", "names_missing_chunk", "years_missing", "type_fit", "type_missing",
     "rule_fit", "rank", "dense_rank", "keyword_rank", "length", "other_language",
+    "coverage_share",
 )
 
 
@@ -46,6 +47,7 @@ class Candidate:
     features: list[float] = field(default_factory=list)
     score: float = 0.0
     also: list[Candidate] = field(default_factory=list)  # the same fact in other documents
+    best_coverage: float = 1.0  # the best coverage among the question's candidates
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,9 @@ def candidates(q: Question, hits: Sequence[Hit], weights: Mapping[str, float]) -
             matched = q.matched(tokenize(sentence), weights)
             coverage = sum(weights[t] for t in matched) / total
             out.append(Candidate(sentence, hit, i, rank, coverage, matched | context))
+    best = max((c.coverage for c in out), default=0.0)
+    for c in out:
+        c.best_coverage = best
     return out
 
 
@@ -155,6 +160,9 @@ def featurise(
             # words are not matched across languages: a passage in the other language
             # covers the question less than it answers it
             float(passage_language(c.hit.chunk.id, c.hit.chunk.text) != q.lang),
+            # coverage against the best of this question's candidates: how much of the
+            # question a sentence covers means more beside what the others cover
+            c.coverage / c.best_coverage if c.best_coverage > 0 else 0.0,
         ]
 
 
