@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from kp_assistant.documents.chunking import is_table_row, names_columns
+from kp_assistant.documents.chunking import is_table_row, is_table_rule, names_columns
 from kp_assistant.index.keyword import tokenize
 from kp_assistant.models import Chunk, Citation, Hit
 
@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from kp_assistant.answering.evidence import Candidate
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
-_TABLE_RULE = re.compile(r"^\|[\s:|-]+\|?\s*$")  # "|---|:---|" under a table's header row
 # Words that open a sentence which speaks of the one before ("Där ska …", "They …"). "Den",
 # "de" and "det" are left out: they open dates ("Den 3 maj") and general statements as often.
 _REFERS_BACK = re.compile(
@@ -88,7 +87,7 @@ def _table_passage(row: str, lines: Sequence[str], at: int) -> str:
     """A table row with what says what its cells are: a body row with the table's header row,
     a header row with the rows under it (within the limits above)."""
     after = lines[at + 1 :]
-    if after and _TABLE_RULE.match(after[0]):  # the header row itself
+    if after and is_table_rule(after[0]):  # the header row itself
         rows: list[str] = []
         for ln in after[1 : 1 + MAX_LIST_LINES]:
             if not ln.startswith("|") or (rows and len(row) + sum(map(len, rows)) + len(ln)
@@ -99,7 +98,7 @@ def _table_passage(row: str, lines: Sequence[str], at: int) -> str:
     for i in range(at - 1, 0, -1):
         if not lines[i].startswith("|"):
             break
-        if _TABLE_RULE.match(lines[i]) and lines[i - 1].startswith("|"):
+        if is_table_rule(lines[i]) and lines[i - 1].startswith("|"):
             return f"{lines[i - 1]} {row}"
     return row
 

@@ -24,6 +24,7 @@ _WORD_BEFORE = re.compile(r"(\S+)$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
 _LABEL = re.compile(r"^[A-ZÅÄÖ][\w ]{1,30}:\s")  # "Svensk part: Arvika kommun"
 _RULE = re.compile(r"^\s*([-=_*])\1{2,}\s*$")
+_TABLE_RULE = re.compile(r"^\|[\s:|-]+\|?\s*$")  # "|---|:---|" under a table's header row
 # A table row as the readers write one: "| a | b |" (Markdown) or "a | b" (HTML, Word, PDF)
 _TABLE_ROW = re.compile(r"^\|.*\|$|\S \| \S")
 # Longer "words" are cut into pieces of this many characters: no language has them, a URL
@@ -75,6 +76,11 @@ def _blocks(text: str) -> Iterable[str]:
 
 def is_table_row(line: str) -> bool:
     return _TABLE_ROW.search(line) is not None
+
+
+def is_table_rule(line: str) -> bool:
+    """Whether a line is Markdown's rule under a table's header row ("|---|:---|")."""
+    return _TABLE_RULE.match(line) is not None
 
 
 def names_columns(row: str) -> bool:
@@ -255,7 +261,7 @@ def _table_head(head: list[str], previous: str, sentence: str) -> list[str]:
         return []
     if not is_table_row(previous):  # the table's first row
         return [sentence] if names_columns(sentence) else []
-    if previous == sentence or not re.fullmatch(r"\|[\s:|-]+\|?", sentence):
+    if previous == sentence or not is_table_rule(sentence):
         return head
     return [previous, sentence]  # a Markdown header row and its rule
 

@@ -172,4 +172,3 @@ def places_of(partners: Iterable[str], chunks: Iterable[Chunk]) -> dict[str, set
         for m in pattern.finditer(c.text):
             out.setdefault(partner_key(m.group(1)), set()).add(partner_key(m.group(2)))
     return out
-
